@@ -1,0 +1,8 @@
+module github.com/mohawk-distill/mohawk
+
+go 1.26.0
+
+require (
+	github.com/chewxy/math32 v1.11.1 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)
