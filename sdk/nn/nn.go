@@ -12,8 +12,9 @@ import (
 	"github.com/mohawk-distill/mohawk/sdk/graph"
 )
 
-// Linear is x[..., in]·w[in, out] (+ bias[out] unless bias is graph.NoValue).
-// x is flattened to a matrix so the product and its gradients are single GEMMs.
+// Linear is x[..., in]·wᵀ (+ bias[out] unless bias is graph.NoValue) with w
+// in PyTorch's layout [out, in], so checkpoints load without transposes. x is
+// flattened to a matrix so the product and its gradients are single GEMMs.
 func Linear(b *graph.Builder, x, w, bias graph.Value) graph.Value {
 	xs := b.Shape(x)
 	if len(xs) == 0 {
@@ -21,8 +22,8 @@ func Linear(b *graph.Builder, x, w, bias graph.Value) graph.Value {
 		return graph.NoValue
 	}
 	in := xs[len(xs)-1]
-	out := b.Dim(w, -1)
-	y := b.MatMul(b.Reshape(x, -1, in), w)
+	out := b.Dim(w, 0)
+	y := b.MatMulT(b.Reshape(x, -1, in), w, false, true)
 	if bias != graph.NoValue {
 		y = b.Add(y, bias)
 	}
