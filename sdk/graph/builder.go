@@ -97,6 +97,10 @@ func (b *Builder) add(op Op, name string, a Attrs, declared Type, inputs ...Valu
 	if b.err != nil {
 		return NoValue
 	}
+	if ar := opInfos[op].arity; (ar >= 0 && len(inputs) != ar) || (ar < 0 && len(inputs) == 0) {
+		b.Fail(fmt.Errorf("%s: %d inputs given, expected %s", op, len(inputs), arityText(ar)))
+		return NoValue
+	}
 	in := make([]Type, len(inputs))
 	for i, v := range inputs {
 		if !b.ok(v) {
@@ -393,7 +397,9 @@ func (b *Builder) CumsumOpts(x Value, axis int, exclusive, reverse bool) Value {
 }
 
 // Gather takes rows of table (axis 0) at ids.
-func (b *Builder) Gather(table, ids Value) Value { return b.add(OpGather, "", Attrs{}, Type{}, table, ids) }
+func (b *Builder) Gather(table, ids Value) Value {
+	return b.add(OpGather, "", Attrs{}, Type{}, table, ids)
+}
 
 // ScatterAdd sums updates into rows ids of a zero tensor of rows rows.
 func (b *Builder) ScatterAdd(ids, updates Value, rows int) Value {

@@ -18,6 +18,10 @@ import (
 // sequences lose no precision.
 func Segsum(b *graph.Builder, a graph.Value) graph.Value {
 	s := b.Shape(a)
+	if len(s) == 0 {
+		b.Fail(errorf("segsum: expected a[..., T], found %v", b.Type(a)))
+		return graph.NoValue
+	}
 	t := s[len(s)-1]
 	full := append(s.Clone(), t)
 	rep := b.Broadcast(b.Reshape(a, append(s.Clone(), 1)...), full...) // rep[..., i, j] = a_i
@@ -126,6 +130,10 @@ func SSDStep(b *graph.Builder, state, x, logA, bm, cm, d graph.Value) (y, next g
 // checks and short sequences).
 func SSDRecurrent(b *graph.Builder, x, logA, bm, cm, d graph.Value) graph.Value {
 	xs := b.Shape(x)
+	if len(xs) != 4 {
+		b.Fail(errorf("ssd recurrent: expected x[B,H,T,P], found %v", b.Type(x)))
+		return graph.NoValue
+	}
 	bs, h, t, p := xs[0], xs[1], xs[2], xs[3]
 	n := b.Dim(bm, -1)
 	state := b.Zeros(b.DType(x), bs, h, p, n)
