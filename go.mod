@@ -5,4 +5,5 @@ go 1.26.0
 require (
 	github.com/chewxy/math32 v1.11.1 // indirect
 	golang.org/x/sys v0.50.0 // indirect
+	google.golang.org/protobuf v1.36.12
 )

@@ -1,0 +1,60 @@
+// Package cpu is mohawk's CPU executor: it compiles a graph.Graph once into
+// a Program and runs it many times, in float32 or float64 (int32 for ids,
+// masks and index arithmetic), on all cores.
+//
+// # Compile once
+//
+// Backend.Compile validates the graph and does every decision that does not
+// depend on the data: nodes that no output or update needs are dropped;
+// reshapes, stop-gradients, identity casts and broadcasts, pads by zero,
+// contiguous slices and transposes that keep the order of the non-unit axes
+// become views that share their input's buffer (at an offset for slices);
+// constants and iotas are computed; and each remaining node gets a closure
+// that holds everything its kernel needs: collapsed broadcast strides,
+// reduction layout, GEMM sizes, leading dimensions and batch strategy, row
+// lengths. Run then only binds the inputs and resident tensors and calls
+// the closures in order.
+//
+// # Arena
+//
+// Every computed value (and every input, copied in) lives in one arena per
+// dtype. Offsets are assigned greedily in execution order: a value is placed
+// in the best-fitting free block when its node runs and its block is freed
+// after its last reader (a view extends the life of the buffer it shares),
+// so a long chain needs only a few live buffers. Outputs and update values
+// stay alive to the end. Buffers are 64-byte aligned. Because every offset is
+// fixed at compile time, a steady-state Run allocates nothing: the output map
+// and tensors are the program's own and point into the arena, so they are
+// overwritten by the next Run.
+//
+// Params and state are resident in the Backend, shared by every program
+// compiled on it. Kernels read them in place; updates are written in place
+// after every node has run, and an update whose value lives in another
+// updated tensor is staged first, so every update reads the values from
+// before any was written. An output that would alias a resident or constant
+// buffer is copied into the arena instead.
+//
+// # Worker pool
+//
+// Each backend starts Threads-1 goroutines once. A kernel hands the pool an
+// index range and a body prepared at compile time; the pool wakes workers
+// with a channel send, and the caller and the workers take chunks of about
+// a quarter of an even share through an atomic counter, which balances
+// uneven progress without allocating. Elementwise ops split the flat output
+// range, row ops (softmax, norms, cross-entropy, last-axis reductions) split
+// rows, transposes split tiles, and batched matmuls split batch items with
+// serial GEMMs when items are many or small, or call the parallel GEMM per
+// item when they are few and large. Work under about 4096 elements runs on
+// the calling goroutine, where waking workers would cost more than it saves.
+// The parallel GEMM uses the gemm package's own workers and its
+// gemm.Threads() setting; a backend with Threads == 1 uses the serial GEMM.
+//
+// # Errors
+//
+// A graph the backend cannot run (an f16 or bf16 dtype, an invalid graph) is
+// refused by Compile. At run time, a missing or mistyped input, a missing
+// resident tensor, an out-of-range gather or scatter id and a label outside
+// the vocabulary are errors naming the node, op and value; ids and labels are
+// checked before any data moves. A panic inside Run (a bug) is recovered and
+// returned as an error.
+package cpu
