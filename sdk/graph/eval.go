@@ -70,6 +70,9 @@ func evalNode(n *Node, in [][]float64, inT []Type, bindings map[string]*Tensor) 
 			if len(a.Values) > 1 {
 				out[i] = a.Values[i]
 			}
+			if n.Type.DType == F32 { // a constant holds what its dtype can
+				out[i] = float64(float32(out[i]))
+			}
 		}
 	case n.Op == OpIota:
 		forEachIndex(shape, func(idx []int, f int) { out[f] = float64(idx[a.Axis]) })

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -50,6 +51,13 @@ func inferType(op Op, a *Attrs, in []Type, declared Type) (Type, error) {
 	case OpInput, OpParam, OpState, OpConst:
 		if op == OpConst && len(a.Values) != 1 && len(a.Values) != declared.Shape.Size() {
 			return fail("has %d values, expected 1 (a fill) or %d for shape %v", len(a.Values), declared.Shape.Size(), declared.Shape)
+		}
+		if op == OpConst && declared.DType == I32 {
+			for i, v := range a.Values {
+				if v != math.Trunc(v) || v < math.MinInt32 || v > math.MaxInt32 {
+					return fail("value %d is %v, expected an integer in the i32 range", i, v)
+				}
+			}
 		}
 		return declared, nil
 	case OpIota:
