@@ -72,7 +72,7 @@ func opCases() []opCase {
 		}})
 	}
 	add(opCase{name: "const-values", op: graph.OpConst, dts: allTypes, build: func(b *graph.Builder, dt graph.DType) {
-		b.Output("y", b.Add(b.Const(dt, []int{2, 3}, []float64{1, -2, 3, 4.5, 0, 7}), b.Input("x", dt, 2, 3)))
+		b.Output("y", b.Add(b.Const(dt, []int{2, 3}, []float64{1, -2, 3, -4, 0, 7}), b.Input("x", dt, 2, 3)))
 	}})
 	for _, ax := range []int{0, 1, 2} {
 		add(opCase{name: fmt.Sprintf("iota-axis%d", ax), op: graph.OpIota, dts: allTypes, build: func(b *graph.Builder, dt graph.DType) {

@@ -122,6 +122,9 @@ func (g *Graph) Validate(lim Limits) error {
 		if !n.Type.DType.Valid() {
 			return fail("unknown dtype %d", n.Type.DType)
 		}
+		if n.Op != OpConst && len(n.Attrs.Values) > 0 {
+			return fail("holds %d values; only a const may", len(n.Attrs.Values))
+		}
 		if n.Op == OpConst {
 			consts += len(n.Attrs.Values)
 			if consts > lim.MaxConstValues {

@@ -156,6 +156,9 @@ func inferType(op Op, a *Attrs, in []Type, declared Type) (Type, error) {
 					return fail("dimension %d differs (%d vs %d); only axis %d may differ", d, t.Shape[d], first.Shape[d], a.Axis)
 				}
 			}
+			if t.Shape[a.Axis] > MaxElements-out[a.Axis] {
+				return fail("dimension %d totals more than %d", a.Axis, MaxElements)
+			}
 			out[a.Axis] += t.Shape[a.Axis]
 		}
 		if err := out.check(); err != nil {

@@ -59,6 +59,10 @@ func (s Shape) check() error {
 		if d < 0 {
 			return fmt.Errorf("negative dimension in %v", s)
 		}
+		if d > MaxElements {
+			// Even in an empty tensor: it would overflow shape arithmetic.
+			return fmt.Errorf("dimension %d in %v exceeds %d", d, s, MaxElements)
+		}
 		if d > 0 && n > MaxElements/d {
 			return fmt.Errorf("shape %v has more than %d elements", s, MaxElements)
 		}
