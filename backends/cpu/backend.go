@@ -99,3 +99,14 @@ func (b *Backend) Names() []string {
 	slices.Sort(out)
 	return out
 }
+
+// DeleteTensor frees the resident tensor name.
+func (b *Backend) DeleteTensor(name string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.resident[name]; !ok {
+		return fmt.Errorf("cpu: no resident tensor %q", name)
+	}
+	delete(b.resident, name)
+	return nil
+}
