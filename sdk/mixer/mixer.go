@@ -122,9 +122,9 @@ type ParamSpec struct {
 	Shape   []int
 	Init    Init
 	NoDecay bool // no weight decay (norms, biases, skips, gates)
-	// MatrixOnly marks the parameters that the mixing matrix depends on:
-	// what stage 1 trains.
-	MatrixOnly bool
+	// InMixingMatrix marks the parameters the mixing matrix depends on:
+	// what stage 1 of MOHAWK trains.
+	InMixingMatrix bool
 }
 
 // Mixer builds the graphs of a sequence mixer.
