@@ -44,6 +44,13 @@ const (
 	OutputY = "y"
 	// OutputMatrix is the materialised mixing matrix [B,H,T,T].
 	OutputMatrix = "matrix"
+	// OutputValues is what the mixing matrix mixes, [B,H,T,P]: a
+	// MixingMatrix fragment outputs it beside the matrix.
+	OutputValues = "values"
+	// OutputMixed is matrix·values, [B,H,T,P]: a Forward fragment of a mixer
+	// with a matrix form outputs it beside y, so the two forms can be
+	// checked against each other.
+	OutputMixed = "mixed"
 )
 
 // Capabilities are the optional fragments a mixer provides.
@@ -135,8 +142,9 @@ type Mixer interface {
 	Params(ctx context.Context, l Layer) ([]ParamSpec, error)
 	// Forward is the fragment u → y over the whole sequence.
 	Forward(ctx context.Context, l Layer) (*graph.Graph, error)
-	// MixingMatrix is the fragment u → matrix, where the capability is
-	// declared.
+	// MixingMatrix is the fragment u → (matrix, values), where the
+	// capability is declared; Forward then also outputs mixed =
+	// matrix·values.
 	MixingMatrix(ctx context.Context, l Layer) (*graph.Graph, error)
 	// Step is the fragment (u, position, states) → (y, states) for one
 	// token, where the capability is declared (Dims.SeqLen is then the
