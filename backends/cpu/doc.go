@@ -15,6 +15,22 @@
 // lengths. Run then only binds the inputs and resident tensors and calls
 // the closures in order.
 //
+// # Fusion
+//
+// Elementwise nodes (unary maps, casts, binary ops, Where) are fused at
+// compile time: a node whose value is read by exactly one node, which is
+// also elementwise and has as many elements, is no output or update, and is
+// not read through a partial view (a slice), is computed inside its
+// reader's step instead of into a buffer. Each group of such nodes (a tree
+// whose leaves are materialised values, constants, params and inputs)
+// becomes one step that walks its result in blocks of 512 elements split
+// across the pool: per block it evaluates the tree in per-thread scratch
+// registers with the same kernels as the single ops (vectorised for
+// float32), reading same-shaped leaves in place, scalars as scalars and
+// other broadcast leaves through a small gather. So an AdamW update or a
+// gelu gradient reads each input once and writes one result, and the
+// values are bit for bit those of the unfused ops.
+//
 // # Arena
 //
 // Every computed value (and every input, copied in) lives in one arena per

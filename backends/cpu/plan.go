@@ -16,6 +16,10 @@ type compiler struct {
 	g *graph.Graph
 	p *Program
 	n int // number of nodes
+
+	group   []int  // the node whose step computes each value (fuse.go)
+	members []int  // per group root: the number of nodes its step computes
+	fregs   [3]int // registers per dtype the fused steps need
 }
 
 func (c *compiler) compile() error {
@@ -28,6 +32,7 @@ func (c *compiler) compile() error {
 	}
 	live := c.liveness()
 	c.classify(live)
+	c.fuse()
 	c.extras()
 	if err := c.allocate(); err != nil {
 		return err
@@ -38,13 +43,25 @@ func (c *compiler) compile() error {
 		if v.kind != kArena || g.Nodes[i].Op == graph.OpInput {
 			continue
 		}
-		run, err := c.kernel(i)
-		if err != nil {
-			return fmt.Errorf("cpu: node %d (%s): %w", i, g.Nodes[i].Op, err)
+		var run func() error
+		if c.members[i] > 1 {
+			run = c.buildFused(i)
+		} else {
+			var err error
+			if run, err = c.kernel(i); err != nil {
+				return fmt.Errorf("cpu: node %d (%s): %w", i, g.Nodes[i].Op, err)
+			}
 		}
 		if run != nil {
-			p.steps = append(p.steps, step{node: i, op: g.Nodes[i].Op, run: run})
+			p.steps = append(p.steps, step{node: i, op: g.Nodes[i].Op, nodes: c.members[i], run: run})
 		}
+	}
+	p.scratch = make([]fscratch, p.b.pool.threads)
+	for w := range p.scratch {
+		s := &p.scratch[w]
+		s.f32 = make([]float32, c.fregs[0]*fuseBlock)
+		s.f64 = make([]float64, c.fregs[1]*fuseBlock)
+		s.i32 = make([]int32, c.fregs[2]*fuseBlock)
 	}
 	return nil
 }
@@ -252,11 +269,13 @@ func (c *compiler) allocate() error {
 		r.end = max(r.end, t)
 	}
 	for i := range g.Nodes {
-		if p.vals[i].kind == kDead || p.vals[i].kind == kView {
+		v := &p.vals[i]
+		if v.kind == kDead || v.kind == kView || v.root != i {
 			continue
 		}
+		// A fused node's inputs are read when its group's step runs.
 		for _, in := range g.Nodes[i].Inputs {
-			use(int(in), i)
+			use(int(in), c.group[i])
 		}
 	}
 	for _, o := range g.Outputs {

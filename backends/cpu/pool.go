@@ -24,8 +24,10 @@ type pool struct {
 	mu      sync.Mutex      // one job at a time
 	closed  bool
 
-	// The current job, written before the workers are woken.
+	// The current job, written before the workers are woken: fn, or fnw
+	// for bodies that need the worker's index (0 is the caller).
 	fn    func(lo, hi int)
+	fnw   func(w, lo, hi int)
 	n     int
 	chunk int
 	next  atomic.Int64
@@ -40,21 +42,21 @@ func newPool(threads int) *pool {
 	p.done = make(chan struct{}, p.threads)
 	for i := range p.wake {
 		p.wake[i] = make(chan struct{}, 1)
-		go p.worker(p.wake[i])
+		go p.worker(i+1, p.wake[i])
 	}
 	return p
 }
 
-func (p *pool) worker(wake chan struct{}) {
+func (p *pool) worker(w int, wake chan struct{}) {
 	for range wake {
-		p.work()
+		p.work(w)
 		p.done <- struct{}{}
 	}
 }
 
 // work takes chunks of the current job until none are left; a panic in fn is
 // recorded for the caller rather than crashing the process.
-func (p *pool) work() {
+func (p *pool) work(w int) {
 	defer func() {
 		if r := recover(); r != nil {
 			p.pval.CompareAndSwap(nil, &panicBox{r})
@@ -66,7 +68,11 @@ func (p *pool) work() {
 		if lo >= p.n {
 			return
 		}
-		p.fn(lo, min(lo+p.chunk, p.n))
+		if p.fnw != nil {
+			p.fnw(w, lo, min(lo+p.chunk, p.n))
+		} else {
+			p.fn(lo, min(lo+p.chunk, p.n))
+		}
 	}
 }
 
@@ -87,34 +93,52 @@ func (p *pool) close() {
 // when n is at least 2*grain (grain: the smallest worthwhile range). fn must
 // not call parallelFor. A panic in any range is re-raised on the caller.
 func (p *pool) parallelFor(n, grain int, fn func(lo, hi int)) {
+	p.run(n, grain, fn, nil)
+}
+
+// parallelForW is parallelFor for a body that also takes the index of the
+// goroutine running it, in [0, threads): the caller is 0. Bodies use it to
+// pick per-thread scratch space.
+func (p *pool) parallelForW(n, grain int, fn func(w, lo, hi int)) {
+	p.run(n, grain, nil, fn)
+}
+
+func (p *pool) run(n, grain int, fn func(lo, hi int), fnw func(w, lo, hi int)) {
 	if n <= 0 {
 		return
 	}
 	grain = max(grain, 1)
+	serial := func() {
+		if fnw != nil {
+			fnw(0, 0, n)
+		} else {
+			fn(0, n)
+		}
+	}
 	if p.threads == 1 || n < 2*grain {
-		fn(0, n)
+		serial()
 		return
 	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		fn(0, n)
+		serial()
 		return
 	}
 	// About four chunks per thread balance uneven progress.
 	chunk := max(grain, (n+4*p.threads-1)/(4*p.threads))
 	chunks := (n + chunk - 1) / chunk
 	helpers := min(p.threads-1, chunks-1)
-	p.fn, p.n, p.chunk = fn, n, chunk
+	p.fn, p.fnw, p.n, p.chunk = fn, fnw, n, chunk
 	p.next.Store(0)
 	for i := 0; i < helpers; i++ {
 		p.wake[i] <- struct{}{}
 	}
-	p.work()
+	p.work(0)
 	for i := 0; i < helpers; i++ {
 		<-p.done
 	}
-	p.fn = nil
+	p.fn, p.fnw = nil, nil
 	var perr any
 	if b := p.pval.Load(); b != nil {
 		perr = b.v

@@ -25,6 +25,7 @@ const (
 	kResident                // a param or state: the backend's own buffer
 	kConst                   // a constant or iota, computed at compile time
 	kView                    // shares the buffer of another value (root) at an offset
+	kFused                   // computed inside a later node's fused step: no buffer
 )
 
 // value is the compile-time record of one node's result (or of an extra
@@ -44,11 +45,12 @@ type value struct {
 
 func slotOf[T elem](v *value) *slot[T] { return v.ptr.(*slot[T]) }
 
-// step runs one node.
+// step runs one node (and the nodes fused into it).
 type step struct {
-	node int
-	op   graph.Op
-	run  func() error
+	node  int
+	op    graph.Op
+	nodes int // how many nodes it computes: 1, or the size of a fused group
+	run   func() error
 }
 
 type inputBind struct {
@@ -92,6 +94,7 @@ type Program struct {
 	arena32 []float32
 	arena64 []float64
 	arenaI  []int32
+	scratch []fscratch // per thread: registers of the fused steps
 }
 
 // ArenaBytes is the size of the arenas that hold every computed value.

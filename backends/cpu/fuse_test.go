@@ -1,0 +1,171 @@
+// Tests of elementwise fusion: which values are fused and which must stay
+// materialised, and fused steps against the reference with broadcasting,
+// mixed dtypes, several blocks and several threads.
+
+package cpu
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/mohawk-distill/mohawk/sdk/graph"
+)
+
+// compileOn compiles g on a fresh backend with the given threads.
+func compileOn(t *testing.T, g *graph.Graph, threads int) *Program {
+	t.Helper()
+	p, err := New(Options{Threads: threads}).Compile(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// kindOf is the kind of the buffer of node v of p's graph.
+func kindOf(p *Program, v graph.Value) valKind { return p.vals[v].kind }
+
+// TestFusedBroadcastChains: trees of unary, binary, Where and Cast nodes
+// with operands broadcast in every pattern (scalar, row, column, middle
+// axis, leading axes), over sizes that are not a multiple of the block,
+// with 1 and 3 threads, in f32 and f64.
+func TestFusedBroadcastChains(t *testing.T) {
+	const B, T, C = 3, 37, 129 // 14319 elements: many blocks, a partial one
+	for _, dt := range floats {
+		b := graph.NewBuilder()
+		x := b.Input("x", dt, B, T, C)
+		y := b.Input("y", dt, B, T, C)
+		row := b.Param("row", dt, C)
+		col := b.Input("col", dt, B, T, 1)
+		mid := b.Input("mid", dt, B, 1, C)
+		tc := b.Input("tc", dt, T, C)
+		s := b.Input("s", dt)
+		ids := b.Input("ids", graph.I32, B, T, C)
+
+		h := b.Tanh(b.Add(b.Mul(x, row), s))                           // row and scalar
+		h = b.Sub(b.Mul(h, col), b.Div(mid, b.AddScalar(b.Exp(y), 1))) // column, middle axis
+		cond := b.Less(b.Iota(graph.I32, 1, T, C), b.Iota(graph.I32, 0, T, C))
+		h = b.Where(cond, h, b.Mul(tc, b.Sigmoid(h)))                       // i32 condition of constants, leading-axis broadcast
+		h = b.Add(h, b.Cast(b.Equal(ids, b.Scalar(graph.I32, 2)), dt))      // i32 chain cast to dt
+		h = b.Max(b.Softplus(h), b.Where(b.Less(x, y), b.Neg(x), b.Abs(y))) // float condition
+		out := b.Mul(h, h)                                                  // one value read twice by one node
+		b.Output("out", out)
+		g := mustBuild(t, b)
+
+		p := compileOn(t, g, 1)
+		if k := kindOf(p, h); k != kFused {
+			t.Errorf("%v: h has kind %d, want fused", dt, k)
+		}
+		if len(p.steps) > 3 {
+			t.Errorf("%v: %d steps, want the whole tree in one", dt, len(p.steps))
+		}
+		bind := bindAll(g, rand.New(rand.NewPCG(1, uint64(dt))), func(name string, t graph.Type, r *rand.Rand) *graph.Tensor {
+			if name == "ids" {
+				return uniform(t, r, 0, 4)
+			}
+			return nil
+		})
+		for _, th := range []int{1, 3} {
+			checkGraph(t, g, bind, th, 4)
+		}
+	}
+}
+
+// TestFusionKeepsSharedValues: a value that is an output, an update value,
+// read by two nodes, or read through a partial view is materialised; a
+// value read through a reshape is fused.
+func TestFusionKeepsSharedValues(t *testing.T) {
+	for _, dt := range floats {
+		b := graph.NewBuilder()
+		x := b.Input("x", dt, 64, 80)
+		w := b.Param("w", dt, 64, 80)
+		e := b.Exp(b.MulScalar(x, 0.5)) // an output, also read by the chain
+		b.Output("e", e)
+		u := b.Sub(w, b.MulScalar(x, 0.1)) // an update value, also read by the chain
+		b.Update(w, u)
+		twice := b.Sigmoid(x)             // read by two nodes
+		r := b.Reshape(b.Tanh(x), 80, 64) // read only through a reshape: fused
+		sl := b.Neg(x)                    // read through a slice: materialised
+		part := b.SliceAxis(sl, 1, 8, 40)
+		y := b.Add(b.Mul(e, twice), b.Mul(u, twice))
+		b.Output("y", b.Add(b.Reshape(y, 80, 64), r))
+		b.Output("z", b.Mul(part, part))
+		g := mustBuild(t, b)
+
+		p := compileOn(t, g, 2)
+		for _, c := range []struct {
+			name string
+			v    graph.Value
+			want bool
+		}{{"output", e, false}, {"update", u, false}, {"read twice", twice, false}, {"sliced", sl, false}, {"reshaped", r, true}, {"product", y, true}} {
+			v := c.v
+			if c.name == "reshaped" {
+				v = g.Nodes[r].Inputs[0]
+			}
+			if got := kindOf(p, v) == kFused; got != c.want {
+				t.Errorf("%v %s: fused %v, want %v", dt, c.name, got, c.want)
+			}
+		}
+		bind := bindAll(g, rand.New(rand.NewPCG(2, uint64(dt))), nil)
+		for _, th := range []int{1, 4} {
+			checkGraph(t, g, bind, th, 4)
+		}
+	}
+}
+
+// TestFusionAcrossDTypes: a chain that casts f32 to f64 and back, with an
+// i32 Where condition, fused into one step.
+func TestFusionAcrossDTypes(t *testing.T) {
+	b := graph.NewBuilder()
+	x := b.Input("x", graph.F32, 5000)
+	d := b.Input("d", graph.F64, 5000)
+	k := b.Input("k", graph.I32, 5000)
+	h := b.Mul(b.Cast(b.Exp(x), graph.F64), d)
+	h = b.Where(b.Less(k, b.Scalar(graph.I32, 3)), b.Sqrt(b.Abs(h)), b.Neg(d))
+	out := b.Add(b.Cast(h, graph.F32), b.Cast(b.Sign(b.Neg(k)), graph.F32))
+	b.Output("out", out)
+	g := mustBuild(t, b)
+	if p := compileOn(t, g, 2); len(p.steps) != 1 {
+		for _, s := range p.steps {
+			t.Logf("step: node %d %v %v", s.node, s.op, g.Nodes[s.node])
+		}
+		t.Errorf("%d steps, want 1", len(p.steps))
+	}
+	bind := bindAll(g, rand.New(rand.NewPCG(3, 3)), nil)
+	for _, th := range []int{1, 3} {
+		checkGraph(t, g, bind, th, 2)
+	}
+}
+
+// TestFusedAdamW: the AdamW update as the train package writes it (moments
+// as updates, bias corrections as scalar inputs) fused around the moments.
+func TestFusedAdamW(t *testing.T) {
+	for _, dt := range floats {
+		b := graph.NewBuilder()
+		p := b.Param("p", dt, 300, 70)
+		m := b.State("m", dt, 300, 70)
+		v := b.State("v", dt, 300, 70)
+		gr := b.Input("g", dt, 300, 70)
+		lr, c1, c2 := b.Input("lr", dt), b.Input("c1", dt), b.Input("c2", dt)
+		m2 := b.Add(b.MulScalar(m, 0.9), b.MulScalar(gr, 0.1))
+		v2 := b.Add(b.MulScalar(v, 0.95), b.MulScalar(b.Mul(gr, gr), 0.05))
+		step := b.Div(b.Div(m2, c1), b.AddScalar(b.Sqrt(b.Div(v2, c2)), 1e-8))
+		p2 := b.Sub(p, b.Mul(lr, b.Add(step, b.MulScalar(p, 0.1))))
+		b.Update(p, p2)
+		b.Update(m, m2)
+		b.Update(v, v2)
+		g := mustBuild(t, b)
+		if pr := compileOn(t, g, 2); len(pr.steps) != 3 {
+			t.Errorf("%v: %d steps, want 3 (m, v, p)", dt, len(pr.steps))
+		}
+		bind := bindAll(g, rand.New(rand.NewPCG(4, uint64(dt))), func(name string, t graph.Type, r *rand.Rand) *graph.Tensor {
+			switch name {
+			case "v", "c1", "c2":
+				return uniform(t, r, 0.1, 1)
+			}
+			return nil
+		})
+		for _, th := range []int{1, 3} {
+			checkGraph(t, g, bind, th, 10)
+		}
+	}
+}
