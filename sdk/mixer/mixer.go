@@ -9,7 +9,14 @@
 // are the values the engine binds (see the Input* names), its OpParam nodes
 // are the mixer's own parameters by relative name ("in_proj.weight"), which
 // the engine prefixes with the layer's path, and its outputs are named (see
-// the Output* names). graph.Builder.Inline splices a fragment into a model.
+// the Output* names). graph.Builder.Inline splices a fragment into a model;
+// CheckFragment states what each kind of fragment may read and must write.
+//
+// As a plugin, a mixer's main calls Serve; the host launches it with
+// ClientConfig and dispenses a Client, a Mixer whose calls cross the process
+// boundary and whose fragments are decoded and checked as untrusted input.
+// The host decodes a pipeline's mixer block with DecodeConfig against the
+// mixer's Schema and sends the finished value as the Layer's Config.
 package mixer
 
 import (

@@ -1,0 +1,8 @@
+//go:build !linux
+
+// Parent-death detection without a kernel signal: only the poll of Watch.
+
+package parentwatch
+
+// setParentDeathSignal does nothing where there is no parent-death signal.
+func setParentDeathSignal() error { return nil }
