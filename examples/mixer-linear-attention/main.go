@@ -1,5 +1,24 @@
 // Command mohawk-mixer-linear-attention serves the linear-attention mixer
-// as a mohawk plugin.
+// as a mohawk plugin. The host launches it; run by hand, it only answers
+// -version.
 package main
 
-func main() {}
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/mohawk-distill/mohawk/sdk/mixer"
+)
+
+func main() {
+	showVersion := flag.Bool("version", false, "print the version and exit")
+	flag.Parse()
+	if *showVersion {
+		// Safe on stdout: without Serve there is no handshake to break.
+		fmt.Printf("mohawk-mixer-linear-attention %s (mixer API %d)\n", version, mixer.APIVersion)
+		os.Exit(0)
+	}
+	// Nothing may be written to stdout before Serve.
+	mixer.Serve(linearAttention{})
+}
