@@ -79,9 +79,8 @@
 //     cross_entropy (rows of up to a thousand terms);
 //
 // with base = 1e-5 for f32 and 1e-12 for f64. Where the reference gives
-// NaN or ±Inf, the backend must give the same. (The max and min of a NaN
-// and an infinity are not checked: graph.Evaluate gives the infinity for
-// max and min but NaN for reduce_max.) A coverage check then fails
+// NaN or ±Inf, the backend must give the same (max and min propagate NaN,
+// even against an infinity). A coverage check then fails
 // if some op was not exercised in some float dtype, unless Options.Skip
 // declares it unsupported. A check whose graph uses a skipped (op, dtype)
 // pair passes if Compile or Run refuses it with an error, or if it runs and

@@ -376,10 +376,15 @@ func binaryRef(op Op, x, y float64, dt DType) float64 {
 		r = x * y
 	case OpDiv:
 		r = x / y
-	case OpMax:
-		r = math.Max(x, y)
-	case OpMin:
-		r = math.Min(x, y)
+	case OpMax, OpMin: // NaN wins, as in reduce_max, so a diverging value stays visible
+		switch {
+		case math.IsNaN(x) || math.IsNaN(y):
+			r = math.NaN()
+		case op == OpMax:
+			r = math.Max(x, y)
+		default:
+			r = math.Min(x, y)
+		}
 	case OpPow:
 		r = math.Pow(x, y)
 	case OpLess:

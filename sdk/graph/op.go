@@ -40,8 +40,8 @@ const (
 	OpSub
 	OpMul
 	OpDiv
-	OpMax
-	OpMin
+	OpMax // NaN if either input is NaN
+	OpMin // NaN if either input is NaN
 	OpPow
 	OpLess  // 1 where a < b else 0, in the inputs' dtype
 	OpEqual // 1 where a == b else 0, in the inputs' dtype
