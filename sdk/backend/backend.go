@@ -3,6 +3,12 @@
 // plugin process through Serve), and the types it speaks in. A backend is a
 // graph executor: it keeps named tensors resident (parameters, optimizer
 // state), compiles whole programs once and runs them many times.
+//
+// A backend plugin's main calls Serve with its Backend; the host launches it
+// with a go-plugin client built from ClientConfig and dispenses PluginName to
+// get a *Client, which is a Backend too. Between them, tensors and graphs
+// travel in chunks of ChunkSize bytes, so a transfer of any size needs no
+// message near the MaxMessageSize limit and no memory beyond its destination.
 package backend
 
 import (
