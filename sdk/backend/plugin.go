@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 
 	pb "github.com/mohawk-distill/mohawk/sdk/backend/internal/backendv1"
+	"github.com/mohawk-distill/mohawk/sdk/internal/parentwatch"
 )
 
 // ProtocolVersion is the version of the wire protocol (the gRPC service
@@ -119,14 +120,16 @@ func dialOptions() []grpc.DialOption {
 // leaves no orphan: on Linux the kernel sends it SIGTERM when the host
 // thread that started it exits (prctl PR_SET_PDEATHSIG); and on every
 // system a goroutine checks every 500 ms whether the parent process changed
-// (covering a host that died before the prctl, and systems without it) and
-// exits the process if so. The parent is the one that started this process
-// (read before main runs). A host written in Go must therefore start
+// (the parent is the one that started this process, read before main
+// runs), or the host whose process id ClientConfig put in the environment
+// is gone (covering a host that died before the plugin first looked, and
+// systems without the prctl), and exits the process if so (see package
+// sdk/internal/parentwatch). A host written in Go must therefore start
 // plugins from a goroutine that is not locked to its OS thread
 // (runtime.LockOSThread): if that thread exited, the kernel would take it
 // for the host's death.
 func Serve(impl Backend) {
-	watchParent(parentAtStart)
+	parentwatch.Watch(parentwatch.AtStart, "backend plugin")
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: pluginSets(impl),
@@ -145,7 +148,9 @@ func Serve(impl Backend) {
 // ClientConfig returns the go-plugin client configuration that launches the
 // backend plugin cmd: the Handshake, the versioned plugin sets (dispense
 // PluginName to get a *Client), gRPC as the only allowed protocol, automatic
-// mTLS, and dial options with the message limits of MaxMessageSize.
+// mTLS, and dial options with the message limits of MaxMessageSize. It adds
+// the host's process id to cmd's environment (cmd.Env), so that the plugin
+// also ends when the host dies while the plugin is starting (see Serve).
 //
 // The host completes it before plugin.NewClient: SecureConfig (the
 // checksum of a pinned plugin), Logger (the plugin's stderr is logged
@@ -153,6 +158,9 @@ func Serve(impl Backend) {
 // them) and AllowedProtocols. A plugin.Client cannot be started again after
 // a failed start: make a new one, with a new exec.Cmd.
 func ClientConfig(cmd *exec.Cmd) *plugin.ClientConfig {
+	if cmd != nil {
+		cmd.Env = append(cmd.Env, parentwatch.HostEnv())
+	}
 	return &plugin.ClientConfig{
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: PluginSets(),

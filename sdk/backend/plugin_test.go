@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -631,30 +632,55 @@ func processGone(pid int) bool {
 	return err != nil || strings.Contains(string(status), "State:\tZ")
 }
 
-// A plugin whose host dies exits by itself.
+// A plugin whose host dies exits by itself: when the host dies while the
+// plugin serves (it sees its parent change), and when the host dies before
+// the plugin's runtime has started (its parent may be init from the start;
+// it knows the host from the environment, as ClientConfig sets it).
 func TestPluginExitsWithItsHost(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("uses /proc and sh")
 	}
-	// The "host" is a shell that starts the plugin, waits until it runs
-	// and exits without ending it.
-	sh := exec.Command("sh", "-c", `"$0" >/dev/null 2>&1 & echo $!; sleep 1`, pluginBinary(t))
-	sh.Env = append(os.Environ(), backend.Handshake.MagicCookieKey+"="+backend.Handshake.MagicCookieValue, "PLUGIN_PROTOCOL_VERSIONS=1")
-	out, err := sh.Output()
-	if err != nil {
-		t.Fatal(err)
+	for name, script := range map[string]string{
+		// The "host" is a shell that starts the plugin, waits until it
+		// runs and exits without ending it.
+		"while serving": `"$0" >/dev/null 2>&1 </dev/null & echo $!; sleep 1`,
+		// The host exits at once, naming itself as ClientConfig does.
+		"while starting": parentwatchVar + `=$$ "$0" >/dev/null 2>&1 </dev/null & echo $!`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			sh := exec.Command("sh", "-c", script, pluginBinary(t))
+			sh.Env = append(os.Environ(), backend.Handshake.MagicCookieKey+"="+backend.Handshake.MagicCookieValue, "PLUGIN_PROTOCOL_VERSIONS=1")
+			out, err := sh.Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
+			if err != nil {
+				t.Fatalf("pid %q: %v", out, err)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for !processGone(pid) {
+				if time.Now().After(deadline) {
+					syscall.Kill(pid, syscall.SIGKILL)
+					t.Fatalf("the plugin (process %d) still runs 5 s after its host exited", pid)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
-	if err != nil {
-		t.Fatalf("pid %q: %v", out, err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !processGone(pid) {
-		if time.Now().After(deadline) {
-			syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("the plugin (process %d) still runs 5 s after its host exited", pid)
-		}
-		time.Sleep(20 * time.Millisecond)
+}
+
+// parentwatchVar is the variable through which a host names itself to the
+// plugins it starts (sdk/internal/parentwatch.HostPIDVar).
+const parentwatchVar = "MOHAWK_PLUGIN_HOST_PID"
+
+// ClientConfig names the host in the plugin's environment.
+func TestClientConfigNamesTheHost(t *testing.T) {
+	cmd := exec.Command("true")
+	backend.ClientConfig(cmd)
+	want := parentwatchVar + "=" + strconv.Itoa(os.Getpid())
+	if !slices.Contains(cmd.Env, want) {
+		t.Errorf("cmd.Env = %q, expected it to hold %q", cmd.Env, want)
 	}
 }
 

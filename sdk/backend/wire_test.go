@@ -1,12 +1,12 @@
 // Unit tests of the wire's pieces that need no plugin process: header
-// checks, the chunk codec, byte order and the parent poll.
+// checks, the chunk codec and byte order. (The parent-death poll is
+// tested in sdk/internal/parentwatch.)
 
 package backend
 
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
@@ -165,34 +165,5 @@ func TestSendChunks(t *testing.T) {
 				t.Errorf("%d bytes: chunk of %d bytes", n, s)
 			}
 		}
-	}
-}
-
-func TestPollParent(t *testing.T) {
-	ppid := 4242
-	calls := 0
-	exited := make(chan int, 1)
-	go pollParent(ppid, time.Millisecond, func() int {
-		calls++
-		if calls < 5 {
-			return ppid
-		}
-		return 1
-	}, func(now int) { exited <- now })
-	select {
-	case now := <-exited:
-		if now != 1 || calls != 5 {
-			t.Errorf("exit(%d) after %d checks, expected exit(1) after 5", now, calls)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("pollParent did not notice the new parent")
-	}
-
-	// A parent that is already gone is noticed at the first check.
-	go pollParent(ppid, time.Hour, func() int { return 1 }, func(now int) { exited <- now })
-	select {
-	case <-exited:
-	case <-time.After(10 * time.Second):
-		t.Fatal("pollParent did not check at once")
 	}
 }
