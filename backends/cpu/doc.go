@@ -18,18 +18,21 @@
 // # Fusion
 //
 // Elementwise nodes (unary maps, casts, binary ops, Where) are fused at
-// compile time: a node whose value is read by exactly one node, which is
-// also elementwise and has as many elements, is no output or update, and is
-// not read through a partial view (a slice), is computed inside its
-// reader's step instead of into a buffer. Each group of such nodes (a tree
-// whose leaves are materialised values, constants, params and inputs)
-// becomes one step that walks its result in blocks of 512 elements split
-// across the pool: per block it evaluates the tree in per-thread scratch
-// registers with the same kernels as the single ops (vectorised for
-// float32), reading same-shaped leaves in place, scalars as scalars and
-// other broadcast leaves through a small gather. So an AdamW update or a
-// gelu gradient reads each input once and writes one result, and the
-// values are bit for bit those of the unfused ops.
+// compile time. A value that is no output or update, is not read through a
+// partial view (a slice), and whose readers are all elementwise with as many
+// elements gets no buffer: when its readers all belong to one step it is
+// computed inside that step, and when they belong to a few steps and it is
+// one cheap op (add, mul, compare, select, cast, …) on values that are
+// materialised anyway, each of those steps recomputes it (autodiff graphs
+// read such products from both the forward and the backward pass). Each
+// step then evaluates a tree whose leaves are materialised values,
+// constants, params and inputs: it walks its result in blocks of 512
+// elements split across the pool and, per block, evaluates the tree in
+// per-thread scratch registers with the same kernels as the single ops
+// (vectorised for float32), reading same-shaped leaves in place, scalars as
+// scalars, and other broadcast leaves run by run along a collapsed plan. So
+// an AdamW update or a gelu gradient reads each input once and writes one
+// result, and the values are bit for bit those of the unfused ops.
 //
 // # Arena
 //

@@ -419,17 +419,41 @@ func buildBinary[T elem](c *compiler, op graph.Op, out, x, y *value) func() erro
 // ---- where ----
 
 func whereSeg[C, T elem](dst []T, cnd []C, oc, sc int, a []T, oa, sa int, b []T, ob, sb int) {
-	if sc == 1 && sa == 1 && sb == 1 {
-		n := len(dst)
-		cnd, a, b := cnd[oc:oc+n], a[oa:oa+n], b[ob:ob+n]
-		for i := range dst {
-			if cnd[i] != 0 {
-				dst[i] = a[i]
-			} else {
-				dst[i] = b[i]
+	n := len(dst)
+	if sc == 1 {
+		cnd := cnd[oc : oc+n]
+		switch {
+		case sa == 1 && sb == 1:
+			a, b := a[oa:oa+n], b[ob:ob+n]
+			for i, c := range cnd {
+				v := b[i]
+				if c != 0 {
+					v = a[i]
+				}
+				dst[i] = v
 			}
+			return
+		case sa == 0 && sb == 1:
+			s, b := a[oa], b[ob:ob+n]
+			for i, c := range cnd {
+				v := b[i]
+				if c != 0 {
+					v = s
+				}
+				dst[i] = v
+			}
+			return
+		case sa == 1 && sb == 0:
+			a, s := a[oa:oa+n], b[ob]
+			for i, c := range cnd {
+				v := s
+				if c != 0 {
+					v = a[i]
+				}
+				dst[i] = v
+			}
+			return
 		}
-		return
 	}
 	for i := range dst {
 		if cnd[oc+i*sc] != 0 {

@@ -3,11 +3,15 @@
 // node only become one step: it walks the result in blocks of fuseBlock
 // elements and evaluates the whole tree on each block in small per-thread
 // scratch registers, so every input is read once, only the result is
-// written, and the float32 vector kernels still run on each block.
+// written, and the float32 vector kernels still run on each block. Leaves
+// are read in place: same-shaped ones at the block's range, scalars as
+// scalars, other broadcast ones run by run along a collapsed plan.
 
 package cpu
 
 import (
+	"slices"
+
 	"github.com/mohawk-distill/mohawk/sdk/graph"
 )
 
@@ -37,25 +41,40 @@ func (c *compiler) fusible(i int) bool {
 	return false
 }
 
-// fuse decides which elementwise values are computed inside the step of a
-// later node instead of into a buffer of their own. A value is fused into
-// its reader when that reader is the only node reading it (directly or
-// through views that cover its whole buffer, such as reshapes), both are
-// elementwise, they have the same number of elements (so they share the
-// flat index), and the value is no output, update value or update target.
-// Fused values get kind kFused and no buffer; c.group[i] is the node whose
-// step computes value i (i itself when it is not fused).
+// cheap reports an op that costs less to recompute in every step that reads
+// its value than to write the value and read it back.
+func cheap(op graph.Op) bool {
+	switch op {
+	case graph.OpAdd, graph.OpSub, graph.OpMul, graph.OpMax, graph.OpMin, graph.OpLess, graph.OpEqual,
+		graph.OpNeg, graph.OpAbs, graph.OpSign, graph.OpStopGradient, graph.OpCast, graph.OpWhere:
+		return true
+	}
+	return false
+}
+
+// maxRecompute is the most fused steps that may each recompute one value.
+const maxRecompute = 3
+
+// fuse decides which elementwise values are computed inside the steps of
+// later nodes instead of into buffers of their own. Every node that reads
+// such a value (directly or through views of its whole buffer, such as
+// reshapes) must be elementwise with the same number of elements (so they
+// share the flat index), and the value must be no output, update value or
+// update target and not be read through a partial view (a slice). Then the
+// value is fused when its readers all belong to one step (the usual case:
+// one reader), and recomputed in each reading step when they belong to a few
+// (at most maxRecompute) and it is one cheap op whose inputs are
+// materialised anyway. Fused values get kind kFused and no buffer.
+// c.group[i] is the node whose step computes value i (i itself when it is
+// not fused, -1 when several steps recompute it; c.recompute lists them).
 func (c *compiler) fuse() {
 	g, p := c.g, c.p
 	n := c.n
 	c.group = make([]int, n)
 	c.members = make([]int, n)
-	reader := make([]int, n) // the one node reading a buffer, -1 if none yet
+	c.recompute = map[int][]int{}
+	readers := make([][]int, n) // distinct nodes reading each buffer
 	pinned := make([]bool, n)
-	for i := range n {
-		c.group[i] = i
-		reader[i] = -1
-	}
 	pin := func(v graph.Value) { pinned[p.vals[v].root] = true }
 	for _, o := range g.Outputs {
 		pin(o.Value)
@@ -65,42 +84,79 @@ func (c *compiler) fuse() {
 		pin(u.Target)
 	}
 	for j := range n {
+		c.group[j] = j
 		if k := p.vals[j].kind; k == kDead || k == kView {
 			continue
 		}
 		for _, in := range g.Nodes[j].Inputs {
 			v := &p.vals[in]
 			r := v.root
-			switch {
-			case v.off != 0 || v.size != p.vals[r].size:
+			if v.off != 0 || v.size != p.vals[r].size {
 				pinned[r] = true // read through a partial view
-			case reader[r] < 0:
-				reader[r] = j
-			case reader[r] != j:
-				pinned[r] = true // read by several nodes
+			} else if k := len(readers[r]); k == 0 || readers[r][k-1] != j {
+				readers[r] = append(readers[r], j)
 			}
 		}
 	}
+	// materialised reports whether value r keeps a buffer whatever its
+	// readers' steps become (r is not fusible into them).
+	materialised := func(r, size int) bool {
+		return pinned[r] || p.vals[r].kind != kArena || !c.fusible(r) || p.vals[r].size != size || len(readers[r]) > 1
+	}
+	var steps []int
 	for i := n - 1; i >= 0; i-- {
 		v := &p.vals[i]
-		c.members[c.group[i]]++
-		j := reader[i]
-		if pinned[i] || j < 0 || v.kind != kArena || v.size == 0 || v.size != p.vals[j].size {
+		rs := readers[i]
+		ok := !pinned[i] && v.kind == kArena && v.size > 0 && len(rs) > 0 && c.fusible(i)
+		steps = steps[:0]
+		for _, j := range rs {
+			vj := &p.vals[j]
+			if (vj.kind != kArena && vj.kind != kFused) || c.group[j] < 0 || vj.size != v.size || !c.fusible(j) {
+				ok = false
+				break
+			}
+			if !slices.Contains(steps, c.group[j]) {
+				steps = append(steps, c.group[j])
+			}
+		}
+		if ok && len(steps) > 1 {
+			ok = cheap(g.Nodes[i].Op) && len(steps) <= maxRecompute
+			for _, in := range g.Nodes[i].Inputs {
+				ok = ok && materialised(p.vals[in].root, v.size)
+			}
+		}
+		if !ok {
+			c.members[i]++
 			continue
 		}
-		if k := p.vals[j].kind; (k != kArena && k != kFused) || !c.fusible(i) || !c.fusible(j) {
-			continue
-		}
-		c.members[i]--
-		c.group[i] = c.group[j]
-		c.members[c.group[i]]++
 		v.kind = kFused
+		for _, s := range steps {
+			c.members[s]++
+		}
+		if len(steps) == 1 {
+			c.group[i] = steps[0]
+			continue
+		}
+		c.group[i] = -1
+		c.recompute[i] = slices.Clone(steps)
+		for _, in := range g.Nodes[i].Inputs {
+			pinned[p.vals[in].root] = true // so no input is fused into several steps
+		}
 	}
 	for i := range n {
 		if v := &p.vals[i]; v.kind == kView && p.vals[v.root].kind == kFused {
-			v.kind = kFused // a reshape of a fused value, read only by its group
+			v.kind = kFused // a reshape of a fused value, read only by fused steps
 		}
 	}
+}
+
+// readTimes returns the times (node indices) at which the inputs of node i
+// are read: when the steps computing it run.
+func (c *compiler) readTimes(i int) []int {
+	if c.group[i] >= 0 {
+		return []int{c.group[i]}
+	}
+	return c.recompute[i]
 }
 
 // fscratch is one thread's registers for fused steps: fuseBlock elements
@@ -134,21 +190,23 @@ func dtIndex(dt graph.DType) int {
 }
 
 // fArg is an operand of a fused instruction: a register, or a leaf value
-// read in place (at the block's flat range, or its one element broadcast).
+// read in place.
 type fArg struct {
-	reg    int // register (virtual while planning); -1 for a leaf
-	leaf   *value
-	scalar bool
+	reg  int // register (virtual while planning); -1 for a leaf
+	leaf *value
 }
 
-// fInstr computes one node of the group (or, with node < 0, gathers a
-// broadcast leaf into a register) for one block.
+// fInstr computes one node of the group for one block.
 type fInstr struct {
 	node int
 	dt   graph.DType
 	dst  int // register; -1 for the group's output
 	args []fArg
-	plan *ndPlan // gathers: the leaf's broadcast strides in its reader's shape
+	// plan walks the node's shape with the destination (operand 0) and the
+	// arguments' strides, when a leaf is broadcast other than as a scalar;
+	// nil when every argument is read at the block's flat range or is one
+	// element.
+	plan *ndPlan
 }
 
 // fusePlan turns the group rooted at node root into instructions in
@@ -157,10 +215,9 @@ type fusePlan struct {
 	c      *compiler
 	root   int
 	instrs []fInstr
-	regOf  map[int]int    // fused node -> virtual register
-	gather map[[2]int]int // (leaf value, reading node) -> virtual register
-	vdt    []graph.DType  // dtype of each virtual register
-	nregs  [3]int         // physical registers needed per dtype
+	regOf  map[int]int   // fused node -> virtual register
+	vdt    []graph.DType // dtype of each virtual register
+	nregs  [3]int        // physical registers needed per dtype
 }
 
 func (f *fusePlan) newReg(dt graph.DType) int {
@@ -168,47 +225,39 @@ func (f *fusePlan) newReg(dt graph.DType) int {
 	return len(f.vdt) - 1
 }
 
-// arg returns the operand for value in as read by node reader.
-func (f *fusePlan) arg(in, reader int) fArg {
-	p := f.c.p
-	v := &p.vals[in]
-	if r := v.root; p.vals[r].kind == kFused && f.c.group[r] == f.root {
-		return fArg{reg: f.node(r)}
-	}
-	rv := &p.vals[reader]
-	switch {
-	case v.size == rv.size:
-		return fArg{reg: -1, leaf: v}
-	case v.size == 1:
-		return fArg{reg: -1, leaf: v, scalar: true}
-	}
-	key := [2]int{in, reader}
-	if r, ok := f.gather[key]; ok {
-		return fArg{reg: r}
-	}
-	plan := newPlan(rv.shape, strides(rv.shape), bcastStrides(v.shape, rv.shape))
-	r := f.newReg(v.dt)
-	f.instrs = append(f.instrs, fInstr{node: -1, dt: v.dt, dst: r, args: []fArg{{reg: -1, leaf: v}}, plan: plan})
-	f.gather[key] = r
-	return fArg{reg: r}
-}
-
 // node emits the instructions computing node i and returns its register.
 func (f *fusePlan) node(i int) int {
 	if r, ok := f.regOf[i]; ok {
 		return r
 	}
+	p := f.c.p
 	n := &f.c.g.Nodes[i]
+	shape, size := p.vals[i].shape, p.vals[i].size
 	args := make([]fArg, len(n.Inputs))
+	strs := [][]int{strides(shape)}
+	bcast := false
 	for k, in := range n.Inputs {
-		args[k] = f.arg(int(in), i)
+		v := &p.vals[in]
+		if r := v.root; p.vals[r].kind == kFused {
+			// Computed in this step (each step that reads a fused value
+			// computes it).
+			args[k] = fArg{reg: f.node(r)}
+		} else {
+			args[k] = fArg{reg: -1, leaf: v}
+		}
+		strs = append(strs, bcastStrides(v.shape, shape))
+		bcast = bcast || (v.size != size && v.size != 1)
+	}
+	var plan *ndPlan
+	if bcast {
+		plan = newPlan(shape, strs...)
 	}
 	dst := -1
 	if i != f.root {
 		dst = f.newReg(n.Type.DType)
 		f.regOf[i] = dst
 	}
-	f.instrs = append(f.instrs, fInstr{node: i, dt: n.Type.DType, dst: dst, args: args})
+	f.instrs = append(f.instrs, fInstr{node: i, dt: n.Type.DType, dst: dst, args: args, plan: plan})
 	return dst
 }
 
@@ -259,7 +308,7 @@ type blockFunc func(sc *fscratch, lo, n int)
 
 // buildFused returns the step of the group rooted at node root.
 func (c *compiler) buildFused(root int) func() error {
-	f := &fusePlan{c: c, root: root, regOf: map[int]int{}, gather: map[[2]int]int{}}
+	f := &fusePlan{c: c, root: root, regOf: map[int]int{}}
 	f.node(root)
 	f.assign()
 	for d, n := range f.nregs {
@@ -287,22 +336,22 @@ func (c *compiler) buildFused(root int) func() error {
 	}
 }
 
-// fsrc reads an operand of dtype T for a block.
+// fsrc reads an operand of dtype T.
 type fsrc[T elem] struct {
 	reg    int
 	s      *slot[T] // leaf; nil for a register
-	scalar bool
+	scalar bool     // a leaf of one element
 }
 
 func srcOf[T elem](a fArg) fsrc[T] {
 	if a.reg >= 0 {
 		return fsrc[T]{reg: a.reg}
 	}
-	return fsrc[T]{reg: -1, s: slotOf[T](a.leaf), scalar: a.scalar}
+	return fsrc[T]{reg: -1, s: slotOf[T](a.leaf), scalar: a.leaf.size == 1}
 }
 
 // get returns the operand's data, offset and stride (0 for a broadcast
-// scalar) for the block [lo, lo+n).
+// scalar) for the block [lo, lo+n), when it is not broadcast otherwise.
 func (o *fsrc[T]) get(sc *fscratch, lo, n int) ([]T, int, int) {
 	switch {
 	case o.s == nil:
@@ -312,6 +361,16 @@ func (o *fsrc[T]) get(sc *fscratch, lo, n int) ([]T, int, int) {
 		return o.s.d, 0, 0
 	}
 	return o.s.d, lo, 1
+}
+
+// data returns what a plan's offsets index for the block at lo: a leaf's
+// whole buffer, or a register, whose element 0 is flat index lo.
+func (o *fsrc[T]) data(sc *fscratch, lo, n int) ([]T, int) {
+	if o.s != nil {
+		return o.s.d, 0
+	}
+	b := o.reg * fuseBlock
+	return regsOf[T](sc)[b : b+n], lo
 }
 
 // fdst is where an instruction writes: a register, or the output value.
@@ -337,12 +396,6 @@ func (o *fdst[T]) get(sc *fscratch, lo, n int) []T {
 
 // fusedInstr instantiates the kernel of one instruction.
 func (c *compiler) fusedInstr(in *fInstr, out *value) blockFunc {
-	if in.node < 0 {
-		return byDT(in.dt,
-			func() blockFunc { return fusedGather[float32](in, out) },
-			func() blockFunc { return fusedGather[float64](in, out) },
-			func() blockFunc { return fusedGather[int32](in, out) })
-	}
 	n := &c.g.Nodes[in.node]
 	op := n.Op
 	switch {
@@ -410,6 +463,26 @@ func fusedBinary[T elem](op graph.Op, in *fInstr, out *value) blockFunc {
 		seg = f
 	}
 	d, x, y := dstOf[T](in.dst, out), srcOf[T](in.args[0]), srcOf[T](in.args[1])
+	if plan := in.plan; plan != nil {
+		// A broadcast operand: one kernel call per run of the plan.
+		sa, sb := plan.innerStride(1), plan.innerStride(2)
+		return func(sc *fscratch, lo, n int) {
+			dst := d.get(sc, lo, n)
+			a, ba := x.data(sc, lo, n)
+			b, bb := y.data(sc, lo, n)
+			var it ndIter
+			it.start(plan, lo)
+			for pos := 0; ; {
+				m := min(it.run(), n-pos)
+				seg(op, dst[pos:pos+m], a, it.off[1]-ba, sa, b, it.off[2]-bb, sb)
+				pos += m
+				if pos >= n {
+					return
+				}
+				it.nextRow()
+			}
+		}
+	}
 	return func(sc *fscratch, lo, n int) {
 		a, oa, sa := x.get(sc, lo, n)
 		b, ob, sb := y.get(sc, lo, n)
@@ -427,44 +500,30 @@ func whereCond[C elem](in *fInstr, out *value) blockFunc {
 func fusedWhere[C, T elem](in *fInstr, out *value) blockFunc {
 	d, cs := dstOf[T](in.dst, out), srcOf[C](in.args[0])
 	x, y := srcOf[T](in.args[1]), srcOf[T](in.args[2])
+	if plan := in.plan; plan != nil {
+		sc, sa, sb := plan.innerStride(1), plan.innerStride(2), plan.innerStride(3)
+		return func(s *fscratch, lo, n int) {
+			dst := d.get(s, lo, n)
+			c, bc := cs.data(s, lo, n)
+			a, ba := x.data(s, lo, n)
+			b, bb := y.data(s, lo, n)
+			var it ndIter
+			it.start(plan, lo)
+			for pos := 0; ; {
+				m := min(it.run(), n-pos)
+				whereSeg(dst[pos:pos+m], c, it.off[1]-bc, sc, a, it.off[2]-ba, sa, b, it.off[3]-bb, sb)
+				pos += m
+				if pos >= n {
+					return
+				}
+				it.nextRow()
+			}
+		}
+	}
 	return func(sc *fscratch, lo, n int) {
 		cd, oc, scd := cs.get(sc, lo, n)
 		a, oa, sa := x.get(sc, lo, n)
 		b, ob, sb := y.get(sc, lo, n)
 		whereSeg(d.get(sc, lo, n), cd, oc, scd, a, oa, sa, b, ob, sb)
-	}
-}
-
-// fusedGather copies a broadcast leaf's elements at the block's positions
-// of its reader into a register.
-func fusedGather[T elem](in *fInstr, out *value) blockFunc {
-	d, leaf, plan := dstOf[T](in.dst, out), slotOf[T](in.args[0].leaf), in.plan
-	ss := plan.innerStride(1)
-	return func(sc *fscratch, lo, n int) {
-		dst, s := d.get(sc, lo, n), leaf.d
-		var it ndIter
-		it.start(plan, lo)
-		for pos := 0; ; {
-			m := min(it.run(), n-pos)
-			o, run := it.off[1], dst[pos:pos+m]
-			switch ss {
-			case 1:
-				copy(run, s[o:o+m])
-			case 0:
-				v := s[o]
-				for i := range run {
-					run[i] = v
-				}
-			default:
-				for i := range run {
-					run[i] = s[o+i*ss]
-				}
-			}
-			pos += m
-			if pos >= n {
-				return
-			}
-			it.nextRow()
-		}
 	}
 }

@@ -71,8 +71,9 @@ func TestFusedBroadcastChains(t *testing.T) {
 }
 
 // TestFusionKeepsSharedValues: a value that is an output, an update value,
-// read by two nodes, or read through a partial view is materialised; a
-// value read through a reshape is fused.
+// read by two steps (and too costly to recompute), or read through a partial
+// view is materialised; a value read through a reshape, or twice within one
+// step, is fused; a cheap value read by two steps is recomputed in both.
 func TestFusionKeepsSharedValues(t *testing.T) {
 	for _, dt := range floats {
 		b := graph.NewBuilder()
@@ -82,11 +83,15 @@ func TestFusionKeepsSharedValues(t *testing.T) {
 		b.Output("e", e)
 		u := b.Sub(w, b.MulScalar(x, 0.1)) // an update value, also read by the chain
 		b.Update(w, u)
-		twice := b.Sigmoid(x)             // read by two nodes
-		r := b.Reshape(b.Tanh(x), 80, 64) // read only through a reshape: fused
-		sl := b.Neg(x)                    // read through a slice: materialised
+		shared := b.Sigmoid(x)                // read by two steps
+		b.Output("s", b.Add(shared, x))       // the second step
+		twice := b.Tanh(x)                    // read by two nodes of one step
+		r := b.Reshape(b.Softplus(x), 80, 64) // read only through a reshape
+		sl := b.Neg(x)                        // read through a slice
 		part := b.SliceAxis(sl, 1, 8, 40)
-		y := b.Add(b.Mul(e, twice), b.Mul(u, twice))
+		sq := b.Mul(x, w) // cheap, read by two steps: recomputed
+		b.Output("q", b.AddScalar(sq, 1))
+		y := b.Add(b.Mul(b.Mul(e, shared), twice), b.Mul(b.Mul(u, twice), sq))
 		b.Output("y", b.Add(b.Reshape(y, 80, 64), r))
 		b.Output("z", b.Mul(part, part))
 		g := mustBuild(t, b)
@@ -96,12 +101,12 @@ func TestFusionKeepsSharedValues(t *testing.T) {
 			name string
 			v    graph.Value
 			want bool
-		}{{"output", e, false}, {"update", u, false}, {"read twice", twice, false}, {"sliced", sl, false}, {"reshaped", r, true}, {"product", y, true}} {
-			v := c.v
-			if c.name == "reshaped" {
-				v = g.Nodes[r].Inputs[0]
-			}
-			if got := kindOf(p, v) == kFused; got != c.want {
+		}{
+			{"output", e, false}, {"update", u, false}, {"read by two steps", shared, false},
+			{"sliced", sl, false}, {"reshaped", g.Nodes[r].Inputs[0], true},
+			{"read twice by one step", twice, true}, {"cheap", sq, true}, {"product", y, true},
+		} {
+			if got := kindOf(p, c.v) == kFused; got != c.want {
 				t.Errorf("%v %s: fused %v, want %v", dt, c.name, got, c.want)
 			}
 		}
@@ -166,6 +171,32 @@ func TestFusedAdamW(t *testing.T) {
 		})
 		for _, th := range []int{1, 3} {
 			checkGraph(t, g, bind, th, 10)
+		}
+	}
+}
+
+// TestRecomputeKeepsInputsAlive: a value recomputed by two steps keeps its
+// inputs' buffers until the later step, even when other values are
+// computed (and could reuse freed buffers) in between.
+func TestRecomputeKeepsInputsAlive(t *testing.T) {
+	for _, dt := range floats {
+		b := graph.NewBuilder()
+		x := b.Input("x", dt, 64, 64)
+		a, c := b.Exp(x), b.Sigmoid(x)
+		b.Output("sa", b.ReduceSum(a, 1))
+		b.Output("sc", b.ReduceSum(c, 0))
+		sq := b.Mul(a, c)
+		b.Output("s1", b.Add(sq, x))
+		h := b.Tanh(b.MatMul(x, x))
+		h = b.Tanh(b.MatMul(h, h))
+		b.Output("s2", b.Mul(sq, h))
+		g := mustBuild(t, b)
+		if p := compileOn(t, g, 2); kindOf(p, sq) != kFused {
+			t.Errorf("%v: the product is not recomputed", dt)
+		}
+		bind := bindAll(g, rand.New(rand.NewPCG(5, uint64(dt))), nil)
+		for _, th := range []int{1, 3} {
+			checkGraph(t, g, bind, th, 70)
 		}
 	}
 }

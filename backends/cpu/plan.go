@@ -17,9 +17,10 @@ type compiler struct {
 	p *Program
 	n int // number of nodes
 
-	group   []int  // the node whose step computes each value (fuse.go)
-	members []int  // per group root: the number of nodes its step computes
-	fregs   [3]int // registers per dtype the fused steps need
+	group     []int         // the node whose step computes each value (fuse.go)
+	recompute map[int][]int // values computed by several steps: those steps
+	members   []int         // per step: the number of nodes it computes
+	fregs     [3]int        // registers per dtype the fused steps need
 }
 
 func (c *compiler) compile() error {
@@ -273,9 +274,11 @@ func (c *compiler) allocate() error {
 		if v.kind == kDead || v.kind == kView || v.root != i {
 			continue
 		}
-		// A fused node's inputs are read when its group's step runs.
-		for _, in := range g.Nodes[i].Inputs {
-			use(int(in), c.group[i])
+		// A fused node's inputs are read when the steps computing it run.
+		for _, t := range c.readTimes(i) {
+			for _, in := range g.Nodes[i].Inputs {
+				use(int(in), t)
+			}
 		}
 	}
 	for _, o := range g.Outputs {
