@@ -10,8 +10,9 @@
 // mohawk-K-N (mohawk-backend-cpu, mohawk-mixer-mamba2); that program name is
 // what logs and errors call it. The wire of each kind (handshake cookie,
 // versioned plugin sets, gRPC options, Serve for the plugin's main) lives in
-// its sdk package (sdk/backend); this package launches the kinds it has an
-// entry for in kinds (backend today; mixer joins with its wire).
+// its sdk package (sdk/backend, sdk/mixer); this package launches both. The
+// kinds' handshake cookies differ, so a plugin started as the wrong kind
+// fails its handshake at once, with a *StartError that says so.
 //
 // # Lifecycle
 //
@@ -32,14 +33,16 @@
 //     Client cannot start again after a failed start): managed, gRPC only,
 //     automatic mTLS, a start timeout (30 s by default). It handshakes,
 //     dispenses the kind, asks the plugin for its Info and refuses a plugin
-//     of another API version (*APIVersionError). A plugin that breaks the
+//     of another API version of its kind's contract (backend.APIVersion,
+//     mixer.APIVersion) with an *APIVersionError. A plugin that breaks the
 //     handshake (a line on stdout before Serve, an exit, a timeout) gives a
 //     *StartError that says which, with the plugin's last stderr lines.
 //
 //  4. Run. The plugin's stderr (and stdout after the handshake) is logged
 //     line by line to the zerolog logger of Options, with a "plugin" field
 //     holding the program name, as are go-plugin's own messages about it.
-//     Every call into the plugin (Plugin.Backend) is bound to the process:
+//     Every call into the plugin (through Plugin.Backend or Plugin.Mixer) is
+//     bound to the process:
 //     a goroutine per Plugin watches for its exit and cancels the calls in
 //     flight, and a call cut short by the process's death returns one
 //     *ExitError naming the plugin, its path, the call, how the process
@@ -48,8 +51,8 @@
 //     plugin "mohawk-backend-cpu" (/usr/lib/mohawk/plugins/mohawk-backend-cpu)
 //     exited during Run: exit status 2; last stderr: panic: ...
 //
-//     Errors the plugin returns (a bad graph, a missing tensor) pass through
-//     as they are.
+//     Errors the plugin returns (a bad graph, a missing tensor, a mixer
+//     configuration it rejects) pass through as they are.
 //
 //  5. Stop. Plugin.Close stops one plugin (asks it to exit, kills it after
 //     two seconds) and waits until it is gone. Shutdown stops all of them;

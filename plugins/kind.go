@@ -1,6 +1,5 @@
 // Kinds of plugin: what each one is called on disk, how the host starts it
-// and how it asks the plugin for its Info. A second kind (mixer) drops in by
-// adding one entry to kinds.
+// and how it asks the plugin for its Info. Each kind is one entry of kinds.
 
 package plugins
 
@@ -13,6 +12,7 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 
 	"github.com/mohawk-distill/mohawk/sdk/backend"
+	"github.com/mohawk-distill/mohawk/sdk/mixer"
 )
 
 // Kind is what a plugin provides: a compute backend or a sequence mixer. A
@@ -55,15 +55,14 @@ type kindSpec struct {
 	// apiVersion is the version of the kind's contract this host speaks.
 	apiVersion int
 	// describe asks the dispensed plugin for its Info; detail is the kind's
-	// own info (*backend.Info for a backend).
+	// own info (*backend.Info for a backend, *mixer.Info for a mixer).
 	describe func(ctx context.Context, raw any) (info Info, detail any, err error)
 	// supervise wraps the dispensed plugin so that every call is bound to the
 	// life of the plugin's process (see Plugin.call).
 	supervise func(p *Plugin, raw any) any
 }
 
-// kinds are the kinds a host can launch. Mixer plugins join when sdk/mixer has
-// its wire (a Handshake, PluginSets and ClientConfig like sdk/backend's).
+// kinds are the kinds a host can launch.
 var kinds = map[Kind]kindSpec{
 	KindBackend: {
 		clientConfig: backend.ClientConfig,
@@ -85,6 +84,30 @@ var kinds = map[Kind]kindSpec{
 		},
 		supervise: func(p *Plugin, raw any) any {
 			return &supervisedBackend{p: p, b: raw.(backend.Backend)}
+		},
+	},
+	KindMixer: {
+		clientConfig: mixer.ClientConfig,
+		dispense:     mixer.PluginName,
+		apiVersion:   mixer.APIVersion,
+		describe: func(ctx context.Context, raw any) (Info, any, error) {
+			m, ok := raw.(mixer.Mixer)
+			if !ok {
+				return Info{}, nil, fmt.Errorf("dispensed %T, which is not a mixer.Mixer", raw)
+			}
+			// mixer.Client checks the schema (Schema.Validate) and that the
+			// mixer has a name.
+			mi, err := m.Info(ctx)
+			if err != nil {
+				return Info{}, nil, err
+			}
+			if mi == nil {
+				return Info{}, nil, fmt.Errorf("Info returned no info")
+			}
+			return Info{Kind: KindMixer, Name: mi.Name, Version: mi.Version, APIVersion: mi.APIVersion}, mi, nil
+		},
+		supervise: func(p *Plugin, raw any) any {
+			return &supervisedMixer{p: p, m: raw.(mixer.Mixer)}
 		},
 	},
 }

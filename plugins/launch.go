@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mohawk-distill/mohawk/sdk/backend"
+	"github.com/mohawk-distill/mohawk/sdk/mixer"
 )
 
 // DefaultStartTimeout bounds the handshake (process start to listening).
@@ -55,8 +56,8 @@ type Plugin struct {
 	timeout time.Duration
 
 	info   Info
-	detail any // the kind's own info: *backend.Info
-	value  any // the supervised dispensed plugin: backend.Backend
+	detail any // the kind's own info: *backend.Info or *mixer.Info
+	value  any // the supervised dispensed plugin: backend.Backend or mixer.Mixer
 
 	// exit is cancelled once the process has exited, after exitState is set.
 	exit       context.Context
@@ -217,6 +218,11 @@ func (p *Plugin) startError(err error) error {
 	msg := err.Error()
 	var detail string
 	switch {
+	case p.out.said("This binary is a plugin. These are not meant to be executed directly."):
+		// go-plugin's Serve did not find the magic cookie of its kind in
+		// its environment: the cookie differs between kinds.
+		detail = fmt.Sprintf("refused the %s handshake: it is not a %s plugin (a plugin of another kind, named like a %s plugin, or a plugin for another program)",
+			p.Kind(), p.Kind(), p.Kind())
 	case strings.HasPrefix(msg, "Unrecognized remote plugin message: \nFailed to read any lines"):
 		detail = "exited before the handshake, writing nothing to stdout: " + describeState(p.cmd.ProcessState)
 	case strings.HasPrefix(msg, "Unrecognized remote plugin message: "):
@@ -307,6 +313,21 @@ func (p *Plugin) BackendInfo() *backend.Info {
 func (p *Plugin) Backend() backend.Backend {
 	b, _ := p.value.(backend.Backend)
 	return b
+}
+
+// MixerInfo is a mixer plugin's full Info (capabilities, configuration
+// schema), as it reported it at launch; nil for other kinds.
+func (p *Plugin) MixerInfo() *mixer.Info {
+	mi, _ := p.detail.(*mixer.Info)
+	return mi
+}
+
+// Mixer is a mixer plugin's Mixer, whose calls fail with an *ExitError when
+// the process dies; nil for other kinds. Its fragments are decoded and
+// checked as untrusted input (see mixer.Client).
+func (p *Plugin) Mixer() mixer.Mixer {
+	m, _ := p.value.(mixer.Mixer)
+	return m
 }
 
 // Exited is closed when the plugin process has exited.

@@ -246,9 +246,14 @@ func TestStdoutBeforeServe(t *testing.T) {
 }
 
 func TestLaunchRefusals(t *testing.T) {
+	// A backend launched as a mixer fails the handshake (the kinds' magic
+	// cookies differ), and the error says so.
 	fd := Found{Kind: KindMixer, Name: "mamba2", Path: binPath("mohawk-backend-cpu")}
-	if _, err := Launch(context.Background(), fd, Options{}); err == nil || !strings.Contains(err.Error(), "cannot launch mixer plugins") {
-		t.Errorf("Launch of a mixer: %v", err)
+	_, err := Launch(context.Background(), fd, Options{})
+	var se *StartError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), `plugin "mohawk-mixer-mamba2"`) ||
+		!strings.Contains(err.Error(), "refused the mixer handshake: it is not a mixer plugin") {
+		t.Errorf("Launch of a backend as a mixer: %v", err)
 	}
 	if _, err := Launch(context.Background(), Found{Kind: KindBackend}, Options{}); err == nil {
 		t.Error("Launch of an empty Found succeeded")

@@ -95,6 +95,13 @@ func keep(line string) string {
 	return line
 }
 
+// said reports whether line is one of the last stderr lines kept.
+func (o *output) said(line string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Contains(o.last, line)
+}
+
 // stderr returns the last stderr lines, oldest first, with the first panic
 // line in front when it has scrolled out.
 func (o *output) stderr() []string {

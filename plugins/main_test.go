@@ -1,7 +1,8 @@
 //go:build unix
 
-// Shared set-up of the tests: the real CPU backend plugin, the fault plugins
-// and the test host are built once, into one folder, before any test runs.
+// Shared set-up of the tests: the real CPU backend plugin, the example
+// linear-attention mixer plugin, the fault plugins and the test host are
+// built once, into one folder, before any test runs.
 
 package plugins
 
@@ -33,6 +34,10 @@ var built = map[string]string{
 	"mohawk-backend-oldapi": "./internal/faultplugins/oldapi",
 	"mohawk-backend-hang":   "./internal/faultplugins/hang",
 	"testhost":              "./internal/testhost",
+
+	"mohawk-mixer-linear-attention": "../examples/mixer-linear-attention",
+	"mohawk-mixer-crash":            "./internal/faultplugins/mixercrash",
+	"mohawk-mixer-oldapi":           "./internal/faultplugins/mixeroldapi",
 }
 
 func TestMain(m *testing.M) {
@@ -84,8 +89,14 @@ func binPath(name string) string { return filepath.Join(bin, name) }
 // found is a built backend plugin, as Find returns it.
 func found(t *testing.T, name string) Found {
 	t.Helper()
+	return foundKind(t, KindBackend, name)
+}
+
+// foundKind is a built plugin of kind k, as Find returns it.
+func foundKind(t *testing.T, k Kind, name string) Found {
+	t.Helper()
 	f := &Finder{Locations: []Location{{SourcePath, bin}}}
-	fd, err := f.Find(KindBackend, name)
+	fd, err := f.Find(k, name)
 	if err != nil {
 		t.Fatal(err)
 	}

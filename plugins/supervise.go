@@ -17,6 +17,7 @@ import (
 
 	"github.com/mohawk-distill/mohawk/sdk/backend"
 	"github.com/mohawk-distill/mohawk/sdk/graph"
+	"github.com/mohawk-distill/mohawk/sdk/mixer"
 )
 
 const (
@@ -209,4 +210,66 @@ func (s *supervisedBackend) Run(ctx context.Context, id backend.ProgramID, input
 
 func (s *supervisedBackend) Release(ctx context.Context, id backend.ProgramID) error {
 	return s.p.call(ctx, "Release", func(ctx context.Context) error { return s.b.Release(ctx, id) })
+}
+
+// supervisedMixer is a mixer plugin's Mixer bound to its process.
+type supervisedMixer struct {
+	p *Plugin
+	m mixer.Mixer
+}
+
+var _ mixer.Mixer = (*supervisedMixer)(nil)
+
+func (s *supervisedMixer) Info(ctx context.Context) (*mixer.Info, error) {
+	var r *mixer.Info
+	err := s.p.call(ctx, "Info", func(ctx context.Context) (err error) {
+		r, err = s.m.Info(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (s *supervisedMixer) Params(ctx context.Context, l mixer.Layer) ([]mixer.ParamSpec, error) {
+	var r []mixer.ParamSpec
+	err := s.p.call(ctx, "Params", func(ctx context.Context) (err error) {
+		r, err = s.m.Params(ctx, l)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// fragment makes one fragment call, named call, bound to the process.
+func (s *supervisedMixer) fragment(ctx context.Context, call string, l mixer.Layer,
+	f func(context.Context, mixer.Layer) (*graph.Graph, error)) (*graph.Graph, error) {
+	var r *graph.Graph
+	err := s.p.call(ctx, call, func(ctx context.Context) (err error) {
+		r, err = f(ctx, l)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (s *supervisedMixer) Forward(ctx context.Context, l mixer.Layer) (*graph.Graph, error) {
+	return s.fragment(ctx, "Forward", l, s.m.Forward)
+}
+
+func (s *supervisedMixer) MixingMatrix(ctx context.Context, l mixer.Layer) (*graph.Graph, error) {
+	return s.fragment(ctx, "MixingMatrix", l, s.m.MixingMatrix)
+}
+
+func (s *supervisedMixer) Step(ctx context.Context, l mixer.Layer) (*graph.Graph, error) {
+	return s.fragment(ctx, "Step", l, s.m.Step)
+}
+
+func (s *supervisedMixer) InitFromTeacher(ctx context.Context, l mixer.Layer) (*graph.Graph, error) {
+	return s.fragment(ctx, "InitFromTeacher", l, s.m.InitFromTeacher)
 }
