@@ -28,19 +28,20 @@ func dgemmSerial(transA, transB bool, m, n, k int, alpha float64, a []float64, l
 	gemm.DGEMMSerial(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
-func vExp(dst, x []float32)                  { vec.Exp(dst, x) }
-func vSigmoid(dst, x []float32)              { vec.Sigmoid(dst, x) }
-func vTanh(dst, x []float32)                 { vec.Tanh(dst, x) }
-func vSoftplus(dst, x []float32)             { vec.Softplus(dst, x) }
-func vLog(dst, x []float32)                  { vec.Log(dst, x) }
-func vAdd(dst, a, b []float32)               { vec.Add(dst, a, b) }
-func vSub(dst, a, b []float32)               { vec.Sub(dst, a, b) }
-func vMul(dst, a, b []float32)               { vec.Mul(dst, a, b) }
-func vDiv(dst, a, b []float32)               { vec.Div(dst, a, b) }
-func vAddScalar(dst, a []float32, s float32) { vec.AddScalar(dst, a, s) }
-func vMulScalar(dst, a []float32, s float32) { vec.MulScalar(dst, a, s) }
-func vSum(x []float32) float32               { return vec.Sum(x) }
-func vMax(x []float32) float32               { return vec.Max(x) }
-func vDot(a, b []float32) float32            { return vec.Dot(a, b) }
-func vSoftmaxRow(dst, x []float32)           { vec.SoftmaxRow(dst, x) }
-func vLogSumExp(x []float32) float32         { return vec.LogSumExp(x) }
+func vExp(dst, x []float32)                           { vec.Exp(dst, x) }
+func vSigmoid(dst, x []float32)                       { vec.Sigmoid(dst, x) }
+func vTanh(dst, x []float32)                          { vec.Tanh(dst, x) }
+func vSoftplus(dst, x []float32)                      { vec.Softplus(dst, x) }
+func vLog(dst, x []float32)                           { vec.Log(dst, x) }
+func vAdd(dst, a, b []float32)                        { vec.Add(dst, a, b) }
+func vSub(dst, a, b []float32)                        { vec.Sub(dst, a, b) }
+func vMul(dst, a, b []float32)                        { vec.Mul(dst, a, b) }
+func vDiv(dst, a, b []float32)                        { vec.Div(dst, a, b) }
+func vAddScalar(dst, a []float32, s float32)          { vec.AddScalar(dst, a, s) }
+func vMulScalar(dst, a []float32, s float32)          { vec.MulScalar(dst, a, s) }
+func vSum(x []float32) float32                        { return vec.Sum(x) }
+func vMax(x []float32) float32                        { return vec.Max(x) }
+func vDot(a, b []float32) float32                     { return vec.Dot(a, b) }
+func vAxpy(dst []float32, alpha float32, x []float32) { vec.Axpy(dst, alpha, x) }
+func vSoftmaxRow(dst, x []float32)                    { vec.SoftmaxRow(dst, x) }
+func vLogSumExp(x []float32) float32                  { return vec.LogSumExp(x) }

@@ -132,49 +132,52 @@ func buildBroadcast[T elem](c *compiler, out, x *value) func() error {
 	return stridedCopy[T](c, out, x, out.shape, bcastStrides(x.shape, out.shape), 0)
 }
 
-// buildPad zero-fills the output and copies x into its interior.
+// buildPad writes every output element once: the output is a stack of rows
+// spanning the last padded axis and everything after it; a row whose outer
+// index lies in the padding is zeroed, any other is zeros, one contiguous
+// block of x, zeros.
 func buildPad[T elem](c *compiler, out, x *value, lo []int) func() error {
 	if out.size == 0 {
 		return nil
 	}
-	ost := strides(out.shape)
-	base := 0
-	for d, l := range lo {
-		base += l * ost[d]
+	last := len(lo) - 1
+	for last > 0 && out.shape[last] == x.shape[last] {
+		last--
 	}
-	plan := newPlan(x.shape, ost, strides(x.shape))
-	plan.base[0] = base
+	inner := 1
+	for d := last + 1; d < len(out.shape); d++ {
+		inner *= out.shape[d]
+	}
+	w := out.shape[last] * inner
+	zlo, n := lo[last]*inner, x.shape[last]*inner
+	oshape, xshape, xst := out.shape[:last], x.shape[:last], strides(x.shape)
 	ds, xs := slotOf[T](out), slotOf[T](x)
-	pool := c.p.b.pool
-	zero := func(lo, hi int) { clear(ds.d[lo:hi]) }
-	body := func(lo, hi int) {
+	body := func(r0, r1 int) {
 		d, s := ds.d, xs.d
-		var it ndIter
-		it.start(plan, lo)
-		sd := plan.innerStride(0)
-		for pos := lo; ; {
-			n := min(it.run(), hi-pos)
-			o := it.off[0]
-			src := s[it.off[1] : it.off[1]+n]
-			if sd == 1 {
-				copy(d[o:o+n], src)
-			} else {
-				for i, v := range src {
-					d[o+i*sd] = v
+		for r := r0; r < r1; r++ {
+			dst := d[r*w : r*w+w]
+			src, in := 0, true
+			for k, rem := last-1, r; k >= 0; k-- {
+				j := rem%oshape[k] - lo[k]
+				rem /= oshape[k]
+				if j < 0 || j >= xshape[k] {
+					in = false
+					break
 				}
+				src += j * xst[k]
 			}
-			pos += n
-			if pos >= hi {
-				return
+			if !in {
+				clear(dst)
+				continue
 			}
-			it.nextRow()
+			clear(dst[:zlo])
+			copy(dst[zlo:zlo+n], s[src:src+n])
+			clear(dst[zlo+n:])
 		}
 	}
-	return func() error {
-		pool.parallelFor(out.size, minParallel, zero)
-		pool.parallelFor(x.size, minParallel, body)
-		return nil
-	}
+	pool := c.p.b.pool
+	rows := out.size / w
+	return func() error { pool.parallelFor(rows, grainFor(w), body); return nil }
 }
 
 // buildConcat copies, for each outer index, every input's contiguous block.

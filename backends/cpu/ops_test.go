@@ -249,6 +249,7 @@ func opCases() []opCase {
 	for _, pd := range []struct{ shape, lo, hi []int }{
 		{[]int{3, 4}, []int{1, 0}, []int{0, 2}}, {[]int{3, 4}, []int{0, 0}, []int{0, 0}}, {[]int{2, 3, 4}, []int{1, 2, 3}, []int{0, 1, 2}},
 		{[]int{5}, []int{3}, []int{2}}, {[]int{90, 100}, []int{2, 5}, []int{3, 1}},
+		{[]int{4, 5, 6}, []int{0, 2, 0}, []int{1, 1, 0}}, {[]int{3, 40, 50}, []int{2, 0, 0}, []int{1, 0, 0}},
 	} {
 		add(opCase{name: fmt.Sprintf("pad%v%v%v", pd.shape, pd.lo, pd.hi), op: graph.OpPad, dts: allTypes, build: func(b *graph.Builder, dt graph.DType) {
 			b.Output("y", b.Pad(b.Input("x", dt, pd.shape...), pd.lo, pd.hi))
