@@ -119,9 +119,11 @@ func tinyGEMM[T float](transA, transB bool, m, n, k int) func(a []T, lda int, b 
 				dst := c[i*ldc : i*ldc+n]
 				clear(dst)
 				for p := 0; p < k; p++ {
-					alpha := a[i*lda+p]
+					var alpha T
 					if transA {
 						alpha = a[p*lda+i]
+					} else {
+						alpha = a[i*lda+p]
 					}
 					axpy(dst, alpha, b[p*ldb:p*ldb+n])
 				}
