@@ -32,7 +32,9 @@
 // (vectorised for float32), reading same-shaped leaves in place, scalars as
 // scalars, and other broadcast leaves run by run along a collapsed plan. So
 // an AdamW update or a gelu gradient reads each input once and writes one
-// result, and the values are bit for bit those of the unfused ops.
+// result, and the values are bit for bit those of the unfused ops. A
+// reduction can end such a tree too: it evaluates the tree block by block as
+// it reads its input (a gradient's sum of products never lands in memory).
 //
 // # Arena
 //
@@ -59,11 +61,15 @@
 // index range and a body prepared at compile time; the pool wakes workers
 // with a channel send, and the caller and the workers take chunks of about
 // a quarter of an even share through an atomic counter, which balances
-// uneven progress without allocating. Elementwise ops split the flat output
-// range, row ops (softmax, norms, cross-entropy, last-axis reductions) split
-// rows, transposes split tiles, and batched matmuls split batch items with
-// serial GEMMs when items are many or small, or call the parallel GEMM per
-// item when they are few and large. Work under about 4096 elements runs on
+// uneven progress without allocating; a body that needs scratch space gets
+// the index of the goroutine running it. Elementwise ops split the flat
+// output range, row ops (softmax, norms, cross-entropy, last-axis
+// reductions) split rows, reductions over leading axes split fixed blocks of
+// rows into partial sums (so the summation order, hence every result, is
+// the same for any thread count), transposes split tiles, and batched
+// matmuls split batch items with serial GEMMs when items are many or small,
+// or call the parallel GEMM per item when they are few and large; products
+// with a dimension under 9 run as dot products or row updates. Work under about 4096 elements runs on
 // the calling goroutine, where waking workers would cost more than it saves.
 // The parallel GEMM uses the gemm package's own workers and its
 // gemm.Threads() setting; a backend with Threads == 1 uses the serial GEMM.

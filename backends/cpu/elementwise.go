@@ -16,6 +16,9 @@ import (
 
 // unaryLoop returns the loop for op over contiguous slices of equal length.
 func unaryLoop[T elem](op graph.Op) func(dst, x []T) {
+	if f, ok := any(unaryF32(op)).(func(dst, x []T)); ok && f != nil {
+		return f
+	}
 	switch op {
 	case graph.OpNeg:
 		return func(dst, x []T) {
@@ -51,12 +54,7 @@ func unaryLoop[T elem](op graph.Op) func(dst, x []T) {
 // the shape rules never let through) it returns nil.
 func unaryFloatLoop[T elem](op graph.Op) func(dst, x []T) {
 	var z T
-	switch any(z).(type) {
-	case float32:
-		if f := unaryF32(op); f != nil {
-			return any(f).(func(dst, x []T))
-		}
-	case int32:
+	if _, ok := any(z).(int32); ok {
 		return nil
 	}
 	var f func(float64) float64
@@ -108,6 +106,8 @@ func unaryFloatLoop[T elem](op graph.Op) func(dst, x []T) {
 // unaryF32 returns the vectorised float32 loops.
 func unaryF32(op graph.Op) func(dst, x []float32) {
 	switch op {
+	case graph.OpNeg:
+		return func(dst, x []float32) { vMulScalar(dst, x, -1) }
 	case graph.OpExp:
 		return vExp
 	case graph.OpLog:

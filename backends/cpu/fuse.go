@@ -10,6 +10,7 @@
 package cpu
 
 import (
+	"math"
 	"slices"
 
 	"github.com/mohawk-distill/mohawk/sdk/graph"
@@ -110,8 +111,7 @@ func (c *compiler) fuse() {
 		ok := !pinned[i] && v.kind == kArena && v.size > 0 && len(rs) > 0 && c.fusible(i)
 		steps = steps[:0]
 		for _, j := range rs {
-			vj := &p.vals[j]
-			if (vj.kind != kArena && vj.kind != kFused) || c.group[j] < 0 || vj.size != v.size || !c.fusible(j) {
+			if !c.canRead(j, v.size) {
 				ok = false
 				break
 			}
@@ -148,6 +148,23 @@ func (c *compiler) fuse() {
 			v.kind = kFused // a reshape of a fused value, read only by fused steps
 		}
 	}
+}
+
+// isReduce reports a reduction node, which a fused tree can feed.
+func (c *compiler) isReduce(j int) bool {
+	op := c.g.Nodes[j].Op
+	return op == graph.OpReduceSum || op == graph.OpReduceMax
+}
+
+// canRead reports whether node j's step can compute a fused value of size
+// elements that j reads: j is elementwise (computed in a step of its own or
+// fused into another) with as many elements, or a reduction of it.
+func (c *compiler) canRead(j, size int) bool {
+	vj := &c.p.vals[j]
+	if c.isReduce(j) {
+		return vj.kind == kArena
+	}
+	return (vj.kind == kArena || vj.kind == kFused) && c.group[j] >= 0 && vj.size == size && c.fusible(j)
 }
 
 // readTimes returns the times (node indices) at which the inputs of node i
@@ -214,6 +231,7 @@ type fInstr struct {
 type fusePlan struct {
 	c      *compiler
 	root   int
+	toReg  bool // the root's value goes to a register, not to its buffer
 	instrs []fInstr
 	regOf  map[int]int   // fused node -> virtual register
 	vdt    []graph.DType // dtype of each virtual register
@@ -253,7 +271,7 @@ func (f *fusePlan) node(i int) int {
 		plan = newPlan(shape, strs...)
 	}
 	dst := -1
-	if i != f.root {
+	if i != f.root || f.toReg {
 		dst = f.newReg(n.Type.DType)
 		f.regOf[i] = dst
 	}
@@ -306,19 +324,27 @@ func (f *fusePlan) assign() {
 // blockFunc runs one instruction on the block of n elements at flat index lo.
 type blockFunc func(sc *fscratch, lo, n int)
 
-// buildFused returns the step of the group rooted at node root.
-func (c *compiler) buildFused(root int) func() error {
-	f := &fusePlan{c: c, root: root, regOf: map[int]int{}}
+// fusedTree compiles the tree of fused values rooted at node root into
+// instructions for one block; the last one leaves root's value in register
+// reg when toReg, else writes it to root's buffer (reg is then -1).
+func (c *compiler) fusedTree(root int, toReg bool) (fns []blockFunc, reg int) {
+	f := &fusePlan{c: c, root: root, toReg: toReg, regOf: map[int]int{}}
 	f.node(root)
 	f.assign()
 	for d, n := range f.nregs {
 		c.fregs[d] = max(c.fregs[d], n)
 	}
 	out := &c.p.vals[root]
-	fns := make([]blockFunc, len(f.instrs))
+	fns = make([]blockFunc, len(f.instrs))
 	for k := range f.instrs {
 		fns[k] = c.fusedInstr(&f.instrs[k], out)
 	}
+	return fns, f.instrs[len(f.instrs)-1].dst
+}
+
+// buildFused returns the step of the elementwise group rooted at node root.
+func (c *compiler) buildFused(root int) func() error {
+	fns, _ := c.fusedTree(root, false)
 	p := c.p
 	body := func(w, lo, hi int) {
 		sc := &p.scratch[w]
@@ -329,11 +355,30 @@ func (c *compiler) buildFused(root int) func() error {
 			}
 		}
 	}
-	pool, size := p.b.pool, out.size
+	pool, size := p.b.pool, p.vals[root].size
 	return func() error {
 		pool.parallelForW(size, minParallel, body)
 		return nil
 	}
+}
+
+// reduceStep returns the step of reduction node i, whose input x is read
+// in place or, when it is fused into the reduction, computed by its tree
+// block by block.
+func reduceStep[T elem](c *compiler, i int, op graph.Op, out, x *value, axes []int) func() error {
+	r := x.root
+	if c.p.vals[r].kind != kFused {
+		return buildReduce[T](c, op, out, x, axes, directRead(slotOf[T](x)), math.MaxInt)
+	}
+	fns, reg := c.fusedTree(r, true)
+	read := func(sc *fscratch, lo, n int) []T {
+		for _, fn := range fns {
+			fn(sc, lo, n)
+		}
+		b := reg * fuseBlock
+		return regsOf[T](sc)[b : b+n]
+	}
+	return buildReduce[T](c, op, out, x, axes, read, fuseBlock)
 }
 
 // fsrc reads an operand of dtype T.

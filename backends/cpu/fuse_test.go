@@ -200,3 +200,91 @@ func TestRecomputeKeepsInputsAlive(t *testing.T) {
 		}
 	}
 }
+
+// TestFusedReductions: an elementwise tree feeding ReduceSum or ReduceMax is
+// evaluated inside the reduction, for every reduction layout: rows, columns
+// (split by columns and, when there are few, by blocks of rows), a last run
+// reduced first into a temporary, and the strided pass.
+func TestFusedReductions(t *testing.T) {
+	cases := []struct {
+		shape []int
+		axes  []int
+	}{
+		{[]int{37, 1300}, []int{1}},           // rows, longer than a block
+		{[]int{1300, 300}, []int{0}},          // columns
+		{[]int{3, 700, 5}, []int{1}},          // few columns: blocks of rows
+		{[]int{6, 4, 33, 70}, []int{0, 2, 3}}, // [R, K, R]: two stages
+		{[]int{5, 6, 7, 8}, []int{0, 2}},      // [R, K, R, K]: strided
+		{[]int{4, 5, 6}, []int{0, 1, 2}},      // everything
+	}
+	for ci, c := range cases {
+		for _, dt := range floats {
+			for _, max := range []bool{false, true} {
+				b := graph.NewBuilder()
+				x := b.Input("x", dt, c.shape...)
+				y := b.Input("y", dt, c.shape[len(c.shape)-1])
+				e := b.Mul(b.Tanh(x), b.Add(x, y))
+				var r graph.Value
+				if max {
+					r = b.ReduceMax(e, c.axes...)
+				} else {
+					r = b.ReduceSum(e, c.axes...)
+				}
+				b.Output("r", r)
+				g := mustBuild(t, b)
+				p := compileOn(t, g, 2)
+				if len(p.steps) != 1 || kindOf(p, e) != kFused {
+					t.Errorf("case %d %v: %d steps, the product fused: %v", ci, dt, len(p.steps), kindOf(p, e) == kFused)
+				}
+				bind := bindAll(g, rand.New(rand.NewPCG(uint64(ci), uint64(dt))), nil)
+				scale := 1.0
+				if !max {
+					scale = float64(len(bind["x"].F64) + len(bind["x"].F32))
+				}
+				for _, th := range []int{1, 3} {
+					checkGraph(t, g, bind, th, scale)
+				}
+			}
+		}
+	}
+}
+
+// TestReductionDeterminism: every reduction layout gives bit-identical
+// sums with any number of threads.
+func TestReductionDeterminism(t *testing.T) {
+	b := graph.NewBuilder()
+	x := b.Input("x", graph.F32, 8, 4, 2048)
+	b.Output("rows", b.ReduceSum(x, 2))
+	b.Output("cols", b.ReduceSum(b.Reshape(x, 128, 512), 0))
+	b.Output("few", b.ReduceSum(b.Reshape(x, 4096, 16), 0))
+	b.Output("rkr", b.ReduceSum(b.Mul(x, x), 0, 2))
+	g := mustBuild(t, b)
+	bind := bindAll(g, rand.New(rand.NewPCG(7, 7)), nil)
+	var first map[string][]float32
+	for _, th := range []int{1, 2, 3, 8} {
+		be := New(Options{Threads: th})
+		p, err := be.Compile(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := p.Run(bind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string][]float32{}
+		for k, v := range out {
+			got[k] = append([]float32(nil), v.F32...)
+		}
+		if first == nil {
+			first = got
+		}
+		for k, v := range first {
+			for i := range v {
+				if got[k][i] != v[i] {
+					t.Fatalf("threads %d: %s[%d] = %v, threads 1 gave %v", th, k, i, got[k][i], v[i])
+				}
+			}
+		}
+		be.Close()
+	}
+}

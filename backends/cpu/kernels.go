@@ -66,9 +66,9 @@ func (c *compiler) kernel(i int) (func() error, error) {
 		}
 	case op == graph.OpReduceSum || op == graph.OpReduceMax:
 		run = byType(dt,
-			func() func() error { return buildReduce[float32](c, op, out, in[0], n.Attrs.Axes) },
-			func() func() error { return buildReduce[float64](c, op, out, in[0], n.Attrs.Axes) },
-			func() func() error { return buildReduce[int32](c, op, out, in[0], n.Attrs.Axes) })
+			func() func() error { return reduceStep[float32](c, i, op, out, in[0], n.Attrs.Axes) },
+			func() func() error { return reduceStep[float64](c, i, op, out, in[0], n.Attrs.Axes) },
+			func() func() error { return reduceStep[int32](c, i, op, out, in[0], n.Attrs.Axes) })
 	case op == graph.OpCumsum:
 		a := n.Attrs
 		run = byType(dt,

@@ -45,7 +45,7 @@ func (c *compiler) compile() error {
 			continue
 		}
 		var run func() error
-		if c.members[i] > 1 {
+		if c.members[i] > 1 && c.fusible(i) {
 			run = c.buildFused(i)
 		} else {
 			var err error

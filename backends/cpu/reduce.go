@@ -1,13 +1,16 @@
 // Reductions (sum, max over any set of axes, keeping them as size 1) and
 // cumulative sums. The axes are collapsed first: reducing the last run of
 // dims is a row reduction (parallel over rows), reducing a middle or leading
-// run accumulates whole rows (parallel over output columns), and any other
-// pattern falls back to one strided pass.
+// run accumulates whole rows (parallel over output columns, or over blocks
+// of rows when there are few columns), longer patterns go in two stages, and
+// any other pattern falls back to one strided pass. A reduction's input may
+// be a fused elementwise tree, evaluated block by block as it is read.
 
 package cpu
 
 import (
 	"math"
+	"slices"
 
 	"github.com/mohawk-distill/mohawk/sdk/graph"
 )
@@ -69,18 +72,58 @@ func accumulateF32(isMax bool, dst, x []float32) {
 	vAdd(dst, dst, x[:len(dst)])
 }
 
-func buildReduce[T elem](c *compiler, op graph.Op, out, x *value, axes []int) func() error {
-	isMax := op == graph.OpReduceMax
-	ds, xs := slotOf[T](out), slotOf[T](x)
-	pool := c.p.b.pool
-	if x.size == 0 {
-		id := T(0)
-		if isMax {
-			id = lowest[T]()
+// blockRead returns the input of a reduction at flat range [lo, lo+n): a
+// slice of its buffer, or a register that a fused tree has just filled.
+type blockRead[T elem] func(sc *fscratch, lo, n int) []T
+
+// reduction is what the step of one reduction shares across its stages.
+type reduction[T elem] struct {
+	p      *Program
+	isMax  bool
+	row    func([]T) T          // reduces a contiguous run
+	acc    func(bool, []T, []T) // folds a run into dst
+	id     T                    // the identity: 0, or the lowest value
+	tmpFor func(n int) *slot[T]
+}
+
+func (r *reduction[T]) combine(a, b T) T {
+	if r.isMax {
+		return maxOf(a, b)
+	}
+	return a + b
+}
+
+// buildReduce reduces x over axes. The axes are collapsed into runs of kept
+// (K) and reduced (R) dims; then [K, R] reduces rows (parallel over rows),
+// [K1, R, K2] accumulates whole rows (parallel over output columns, or over
+// blocks of rows when the output is too small to split), a longer pattern
+// ending in R first reduces its last run into a temporary and goes on with
+// the rest, and any other pattern takes one strided pass. read gives the
+// input (in place, or computed by a fused tree) in pieces of at most lim
+// elements. Every element's summation order depends only on the shapes, so
+// results do not depend on the number of threads.
+func buildReduce[T elem](c *compiler, op graph.Op, out, x *value, axes []int, read blockRead[T], lim int) func() error {
+	r := &reduction[T]{p: c.p, isMax: op == graph.OpReduceMax, row: sumRow[T], acc: accumulate[T]}
+	if f, ok := any(vSum).(func([]T) T); ok {
+		r.row = f
+		if r.isMax {
+			r.row = any(vMax).(func([]T) T)
 		}
+	} else if r.isMax {
+		r.row = maxRow[T]
+	}
+	if f, ok := any(accumulateF32).(func(bool, []T, []T)); ok {
+		r.acc = f
+	}
+	if r.isMax {
+		r.id = lowest[T]()
+	}
+	r.tmpFor = func(n int) *slot[T] { return &slot[T]{d: make([]T, n)} }
+	ds := slotOf[T](out)
+	if x.size == 0 {
 		return func() error {
 			for i := range ds.d {
-				ds.d[i] = id
+				ds.d[i] = r.id
 			}
 			return nil
 		}
@@ -106,87 +149,148 @@ func buildReduce[T elem](c *compiler, op graph.Op, out, x *value, axes []int) fu
 		sizes = append(sizes, n)
 		flags = append(flags, red[d])
 	}
-	rowSum := sumRow[T]
-	rowMax := maxRow[T]
-	if f, ok := any(vSum).(func([]T) T); ok {
-		rowSum = f
-		rowMax = any(vMax).(func([]T) T)
-	}
-	acc := accumulate[T]
-	if f, ok := any(accumulateF32).(func(bool, []T, []T)); ok {
-		acc = f
-	}
+	run := r.plan(c.p.b.pool, sizes, flags, ds, read, lim)
+	return func() error { run(); return nil }
+}
+
+// directRead reads a value in place.
+func directRead[T elem](s *slot[T]) blockRead[T] {
+	return func(_ *fscratch, lo, n int) []T { return s.d[lo : lo+n] }
+}
+
+// plan returns the work reducing the collapsed input (sizes, flags), read by
+// read, into dst.
+func (r *reduction[T]) plan(pool *pool, sizes []int, flags []bool, ds *slot[T], read blockRead[T], lim int) func() {
+	n := len(sizes)
+	reduced := slices.Contains(flags, true)
 	switch {
-	case len(sizes) >= 1 && flags[len(flags)-1] && len(sizes) <= 2:
-		// [K, R] or [R]: reduce rows.
-		r := sizes[len(sizes)-1]
-		rows := out.size
-		f := rowSum
-		if isMax {
-			f = rowMax
+	case !reduced:
+		// Only unit axes are reduced: a copy.
+		size := 1
+		for _, s := range sizes {
+			size *= s
 		}
-		body := func(lo, hi int) {
-			d, s := ds.d, xs.d
-			for i := lo; i < hi; i++ {
-				d[i] = f(s[i*r : (i+1)*r])
-			}
+		return r.rows(pool, size, 1, ds, read, lim)
+	case flags[n-1] && n <= 2:
+		return r.rows(pool, ds.len(), sizes[n-1], ds, read, lim)
+	case flags[n-1]:
+		// Reduce the last run into a temporary, then reduce that.
+		rows := 1
+		for _, s := range sizes[:n-1] {
+			rows *= s
 		}
-		return func() error { pool.parallelFor(rows, grainFor(r), body); return nil }
-	case len(sizes) >= 2 && !flags[len(flags)-1] && flags[len(flags)-2] && len(sizes) <= 3:
-		// [K1, R, K2] or [R, K2]: accumulate rows of K2.
-		k2 := sizes[len(sizes)-1]
-		r := sizes[len(sizes)-2]
-		body := func(lo, hi int) {
-			d, s := ds.d, xs.d
-			for pos := lo; pos < hi; {
-				o, j := pos/k2, pos%k2
-				n := min(k2-j, hi-pos)
-				dst := d[pos : pos+n]
-				base := o*r*k2 + j
-				copy(dst, s[base:base+n])
-				for t := 1; t < r; t++ {
-					acc(isMax, dst, s[base+t*k2:base+t*k2+n])
-				}
-				pos += n
-			}
+		tmp := r.tmpFor(rows)
+		first := r.rows(pool, rows, sizes[n-1], tmp, read, lim)
+		second := r.plan(pool, sizes[:n-1], flags[:n-1], ds, directRead(tmp), math.MaxInt)
+		return func() { first(); second() }
+	case flags[n-2] && n <= 3:
+		k1, rr, k2 := 1, sizes[n-2], sizes[n-1]
+		if n == 3 {
+			k1 = sizes[0]
 		}
-		// Chunks of at least 16 columns keep whole cache lines per thread.
-		grain := max(grainFor(r), 16)
-		return func() error { pool.parallelFor(out.size, grain, body); return nil }
+		// Accumulate blocks of rows into a temporary [k1, nb, k2] first,
+		// then reduce over the blocks: each thread streams whole rows.
+		if nb := rowBlocks(rr); nb > 1 {
+			tmp := r.tmpFor(k1 * nb * k2)
+			first := r.columns(pool, k1*nb, rr/nb, k2, tmp, read, lim)
+			second := r.columns(pool, k1, nb, k2, ds, directRead(tmp), math.MaxInt)
+			return func() { first(); second() }
+		}
+		return r.columns(pool, k1, rr, k2, ds, read, lim)
 	}
-	// General: one strided pass over x, folding into out.
-	ost := strides(out.shape)
-	for _, a := range axes {
-		ost[a] = 0
+	return r.strided(sizes, flags, ds, read, lim)
+}
+
+// rowBlocks is the number of blocks (a divisor of rows, at most 32, of at
+// least 32 rows each) that a column reduction of rows is split into; 1 when
+// rows are too few to split.
+func rowBlocks(rows int) int {
+	for nb := 32; nb > 1; nb-- {
+		if rows%nb == 0 && rows/nb >= 32 {
+			return nb
+		}
 	}
-	plan := newPlan(x.shape, strides(x.shape), ost)
+	return 1
+}
+
+func (s *slot[T]) len() int { return len(s.d) }
+
+// rows reduces rows of length cols: dst[i] = reduce(x[i*cols : (i+1)*cols]).
+func (r *reduction[T]) rows(pool *pool, rows, cols int, ds *slot[T], read blockRead[T], lim int) func() {
+	p := r.p
+	body := func(w, lo, hi int) {
+		sc, d := &p.scratch[w], ds.d
+		for i := lo; i < hi; i++ {
+			base := i * cols
+			m := min(cols, lim)
+			v := r.row(read(sc, base, m))
+			for c0 := m; c0 < cols; c0 += lim {
+				v = r.combine(v, r.row(read(sc, base+c0, min(lim, cols-c0))))
+			}
+			d[i] = v
+		}
+	}
+	grain := grainFor(cols)
+	return func() { pool.parallelForW(rows, grain, body) }
+}
+
+// columns reduces [k1, rr, k2] over its middle axis by accumulating whole
+// rows of k2, split across the pool by output columns.
+func (r *reduction[T]) columns(pool *pool, k1, rr, k2 int, ds *slot[T], read blockRead[T], lim int) func() {
+	p := r.p
+	body := func(w, lo, hi int) {
+		sc, d := &p.scratch[w], ds.d
+		for pos := lo; pos < hi; {
+			o, j := pos/k2, pos%k2
+			n := min(k2-j, hi-pos, lim)
+			dst := d[pos : pos+n]
+			base := o*rr*k2 + j
+			copy(dst, read(sc, base, n))
+			for t := 1; t < rr; t++ {
+				r.acc(r.isMax, dst, read(sc, base+t*k2, n))
+			}
+			pos += n
+		}
+	}
+	// Chunks of at least 16 columns keep whole cache lines per thread.
+	grain := max(grainFor(rr), 16)
+	return func() { pool.parallelForW(k1*k2, grain, body) }
+}
+
+// strided folds the input into dst in one pass on the calling goroutine.
+func (r *reduction[T]) strided(sizes []int, flags []bool, ds *slot[T], read blockRead[T], lim int) func() {
+	ost := make([]int, len(sizes))
+	acc := 1
+	for d := len(sizes) - 1; d >= 0; d-- {
+		if !flags[d] {
+			ost[d] = acc
+			acc *= sizes[d]
+		}
+	}
+	plan := newPlan(sizes, strides(sizes), ost)
 	so := plan.innerStride(1)
-	id := T(0)
-	if isMax {
-		id = lowest[T]()
-	}
-	return func() error {
-		d, s := ds.d, xs.d
+	p := r.p
+	return func() {
+		d, sc := ds.d, &p.scratch[0]
 		for i := range d {
-			d[i] = id
+			d[i] = r.id
 		}
 		var it ndIter
 		it.start(plan, 0)
 		for pos := 0; ; {
 			n := it.run()
-			xo, oo := it.off[0], it.off[1]
-			if isMax {
-				for i := 0; i < n; i++ {
-					d[oo+i*so] = maxOf(d[oo+i*so], s[xo+i])
-				}
-			} else {
-				for i := 0; i < n; i++ {
-					d[oo+i*so] += s[xo+i]
+			oo := it.off[1]
+			for c0 := 0; c0 < n; c0 += lim {
+				m := min(lim, n-c0)
+				s := read(sc, it.off[0]+c0, m)
+				o := oo + c0*so
+				for i, v := range s {
+					d[o+i*so] = r.combine(d[o+i*so], v)
 				}
 			}
 			pos += n
-			if pos >= x.size {
-				return nil
+			if pos >= plan.total {
+				return
 			}
 			it.nextRow()
 		}
