@@ -215,6 +215,19 @@ func pluginName(k Kind, file string) (string, bool) {
 	return name, ok && name != ""
 }
 
+// ParseProgram reads the kind and name of a plugin from the name of its
+// executable file (a base name, not a path): mohawk-backend-cpu is the
+// backend "cpu" (mohawk-backend-cpu.exe on Windows). ok is false for a file
+// not named like a plugin of any kind.
+func ParseProgram(file string) (k Kind, name string, ok bool) {
+	for _, k := range []Kind{KindBackend, KindMixer} {
+		if name, ok := pluginName(k, file); ok {
+			return k, name, true
+		}
+	}
+	return "", "", false
+}
+
 // checkExecutable reports why path cannot be run as a plugin, if it cannot.
 func checkExecutable(path string) error {
 	st, err := os.Stat(path)

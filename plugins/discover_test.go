@@ -249,3 +249,23 @@ func TestDiscoverDefault(t *testing.T) {
 		t.Errorf("Find(y) = %v, %v; want %s", fd.Path, err, userY)
 	}
 }
+
+func TestParseProgram(t *testing.T) {
+	for _, c := range []struct {
+		file string
+		kind Kind
+		name string
+		ok   bool
+	}{
+		{"mohawk-backend-cpu", KindBackend, "cpu", true},
+		{"mohawk-mixer-linear-attention", KindMixer, "linear-attention", true},
+		{"mohawk-mixer-", "", "", false},
+		{"mohawk-other-x", "", "", false},
+		{"cpu", "", "", false},
+	} {
+		k, name, ok := ParseProgram(c.file)
+		if k != c.kind || name != c.name || ok != c.ok {
+			t.Errorf("ParseProgram(%q) = %q, %q, %v; want %q, %q, %v", c.file, k, name, ok, c.kind, c.name, c.ok)
+		}
+	}
+}

@@ -221,8 +221,8 @@ func (p *Plugin) startError(err error) error {
 	case p.out.said("This binary is a plugin. These are not meant to be executed directly."):
 		// go-plugin's Serve did not find the magic cookie of its kind in
 		// its environment: the cookie differs between kinds.
-		detail = fmt.Sprintf("refused the %s handshake: it is not a %s plugin (a plugin of another kind, named like a %s plugin, or a plugin for another program)",
-			p.Kind(), p.Kind(), p.Kind())
+		detail = fmt.Sprintf("refused the %s handshake: it is not a %s plugin (it is a plugin of another kind, or of another program)",
+			p.Kind(), p.Kind())
 	case strings.HasPrefix(msg, "Unrecognized remote plugin message: \nFailed to read any lines"):
 		detail = "exited before the handshake, writing nothing to stdout: " + describeState(p.cmd.ProcessState)
 	case strings.HasPrefix(msg, "Unrecognized remote plugin message: "):
