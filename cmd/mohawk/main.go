@@ -1,6 +1,13 @@
 // Command mohawk distills pretrained Transformers into subquadratic
-// students. This build has one subcommand, bench, which trains the embedded
-// default models for a few steps on the CPU backend and prints their speed.
+// students. This build has two commands: bench, which trains the embedded
+// default models for a few steps on the CPU backend and prints their speed,
+// and plugins, which lists the backend and mixer plugins mohawk finds and
+// checks one against its kind's conformance suite.
+//
+// Every plugin the command starts is stopped on every way out of it: main
+// defers plugins.Shutdown (a normal return, an error, a panic) and
+// plugins.CleanupOnSignals covers SIGINT and SIGTERM; a SIGKILL is covered
+// by the plugins' own parent-death detection (see package plugins).
 package main
 
 import (
@@ -11,28 +18,50 @@ import (
 
 	"github.com/mohawk-distill/mohawk/framework/bench"
 	"github.com/mohawk-distill/mohawk/framework/models"
+	"github.com/mohawk-distill/mohawk/plugins"
 )
 
 const usage = `usage: mohawk <command> [flags]
 
 commands:
-  bench    time training steps of the small Phi-style LM (attention and
-           discrete Mamba-2 mixers) on the CPU backend and print a table
+  bench            time training steps of the small Phi-style LM (attention
+                   and discrete Mamba-2 mixers) on the CPU backend and print
+                   a table
+  plugins list     list every backend and mixer plugin found, asking each
+                   for its Info
+  plugins check    start the plugin at a path and run its kind's
+                   conformance suite against it
+
+Run 'mohawk <command> -h' for the flags of a command.
 `
 
 func main() {
-	if len(os.Args) < 2 {
+	os.Exit(run(os.Args[1:]))
+}
+
+// run is the whole command; it returns the exit status. It stops every
+// plugin it started before it returns, panics included (os.Exit in main
+// runs after the deferred Shutdown).
+func run(args []string) int {
+	stop := plugins.CleanupOnSignals()
+	defer plugins.Shutdown()
+	defer stop() // runs first: the handlers go before Shutdown, as CleanupOnSignals asks
+
+	if len(args) < 1 {
 		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
+		return 2
 	}
-	switch os.Args[1] {
+	switch args[0] {
 	case "bench":
-		os.Exit(runBench(os.Args[2:]))
+		return runBench(args[1:])
+	case "plugins":
+		return runPlugins(args[1:])
 	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
+		return 0
 	default:
-		fmt.Fprintf(os.Stderr, "mohawk: unknown command %q\n\n%s", os.Args[1], usage)
-		os.Exit(2)
+		fmt.Fprintf(os.Stderr, "mohawk: unknown command %q\n\n%s", args[0], usage)
+		return 2
 	}
 }
 
