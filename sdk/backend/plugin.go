@@ -159,7 +159,7 @@ func Serve(impl Backend) {
 // a failed start: make a new one, with a new exec.Cmd.
 func ClientConfig(cmd *exec.Cmd) *plugin.ClientConfig {
 	if cmd != nil {
-		cmd.Env = append(cmd.Env, parentwatch.HostEnv())
+		cmd.Env = parentwatch.PluginEnv(cmd.Env)
 	}
 	return &plugin.ClientConfig{
 		HandshakeConfig:  Handshake,
@@ -167,6 +167,7 @@ func ClientConfig(cmd *exec.Cmd) *plugin.ClientConfig {
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
+		SkipHostEnv:      true, // the host's environment is in cmd.Env already
 		GRPCDialOptions:  dialOptions(),
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -27,6 +28,24 @@ const HostPIDVar = "MOHAWK_PLUGIN_HOST_PID"
 // when the host is gone even if it died before the plugin first looked at
 // its parent, or if a wrapper process sits between them.
 func HostEnv() string { return HostPIDVar + "=" + strconv.Itoa(os.Getpid()) }
+
+// PluginEnv is the whole environment of a plugin this process starts: env
+// (the host's own environment when nil) without any inherited HostPIDVar,
+// then HostEnv. A host that is itself a plugin's child thus passes its own
+// pid, not its parent's. The caller sets go-plugin's SkipHostEnv, since
+// go-plugin would otherwise append the host's environment after this one.
+func PluginEnv(env []string) []string {
+	if env == nil {
+		env = os.Environ()
+	}
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, HostPIDVar+"=") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, HostEnv())
+}
 
 // Watch ends the process (status 1) when its parent, ppid, or the host
 // named by HostPIDVar, if set, is gone: through the kernel where it can (on

@@ -59,3 +59,18 @@ func TestAlive(t *testing.T) {
 		t.Error("a process that cannot exist is alive")
 	}
 }
+
+// An inherited host pid is replaced by this process's, and the rest of the
+// environment is kept.
+func TestPluginEnvReplacesInheritedHost(t *testing.T) {
+	env := PluginEnv([]string{"A=1", HostPIDVar + "=12345", "B=2"})
+	want := []string{"A=1", "B=2", HostEnv()}
+	if len(env) != len(want) {
+		t.Fatalf("got %v, want %v", env, want)
+	}
+	for i := range want {
+		if env[i] != want[i] {
+			t.Fatalf("got %v, want %v", env, want)
+		}
+	}
+}
