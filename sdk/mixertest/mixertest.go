@@ -114,6 +114,9 @@ func runCase(t *testing.T, m mixer.Mixer, info *mixer.Info, l mixer.Layer) {
 	if err != nil {
 		t.Fatalf("Forward: %v", err)
 	}
+	if err := mixer.CheckFragment(mixer.FragmentForward, l, specs, fwd); err != nil {
+		t.Fatalf("Forward: %v", err)
+	}
 	fwdOut := evalFragment(t, "Forward", fwd, names, bind, func(b *graph.Builder) map[string]graph.Value {
 		return map[string]graph.Value{mixer.InputU: b.Input("u", graph.F64, d.Batch, d.SeqLen, d.DModel)}
 	})
@@ -202,6 +205,9 @@ func runCase(t *testing.T, m mixer.Mixer, info *mixer.Info, l mixer.Layer) {
 			if err != nil {
 				t.Fatalf("MixingMatrix: %v", err)
 			}
+			if err := mixer.CheckFragment(mixer.FragmentMixingMatrix, l, specs, mm); err != nil {
+				t.Fatalf("MixingMatrix: %v", err)
+			}
 			out := evalFragment(t, "MixingMatrix", mm, names, bind, func(b *graph.Builder) map[string]graph.Value {
 				return map[string]graph.Value{mixer.InputU: b.Input("u", graph.F64, d.Batch, d.SeqLen, d.DModel)}
 			})
@@ -238,13 +244,16 @@ func runCase(t *testing.T, m mixer.Mixer, info *mixer.Info, l mixer.Layer) {
 	}
 
 	if info.Capabilities.Step {
-		t.Run("step", func(t *testing.T) { checkStep(t, m, l, names, bind, y) })
+		t.Run("step", func(t *testing.T) { checkStep(t, m, l, specs, names, bind, y) })
 	}
 
 	if info.Capabilities.InitFromTeacher {
 		t.Run("init_from_teacher", func(t *testing.T) {
 			g, err := m.InitFromTeacher(ctx, l)
 			if err != nil {
+				t.Fatalf("InitFromTeacher: %v", err)
+			}
+			if err := mixer.CheckFragment(mixer.FragmentInitFromTeacher, l, specs, g); err != nil {
 				t.Fatalf("InitFromTeacher: %v", err)
 			}
 			for _, n := range g.Nodes {
@@ -271,10 +280,13 @@ func runCase(t *testing.T, m mixer.Mixer, info *mixer.Info, l mixer.Layer) {
 
 // checkStep runs the Step fragment over every token from zero states and
 // compares its outputs with Forward's.
-func checkStep(t *testing.T, m mixer.Mixer, l mixer.Layer, names map[string]mixer.ParamSpec, bind map[string]*graph.Tensor, y *graph.Tensor) {
+func checkStep(t *testing.T, m mixer.Mixer, l mixer.Layer, specs []mixer.ParamSpec, names map[string]mixer.ParamSpec, bind map[string]*graph.Tensor, y *graph.Tensor) {
 	d := l.Dims
 	sg, err := m.Step(context.Background(), l)
 	if err != nil {
+		t.Fatalf("Step: %v", err)
+	}
+	if err := mixer.CheckFragment(mixer.FragmentStep, l, specs, sg); err != nil {
 		t.Fatalf("Step: %v", err)
 	}
 	states := map[string]*graph.Tensor{}

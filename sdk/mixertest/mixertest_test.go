@@ -77,7 +77,8 @@ func (m meanMixer) Step(_ context.Context, l mixer.Layer) (*graph.Graph, error) 
 		n = b.AddScalar(n, 1)
 	}
 	b.Output(mixer.StatePrefix+"sum", sum)
-	b.Output(mixer.OutputY, b.MatMulT(b.Reshape(b.Div(sum, n), d.Batch, d.DModel), b.Param("w", d.DType, d.DModel, d.DModel), false, true))
+	y := b.MatMulT(b.Reshape(b.Div(sum, n), d.Batch, d.DModel), b.Param("w", d.DType, d.DModel, d.DModel), false, true)
+	b.Output(mixer.OutputY, b.Reshape(y, d.Batch, 1, d.DModel))
 	return b.Build()
 }
 
