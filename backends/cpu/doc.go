@@ -35,6 +35,12 @@
 // result, and the values are bit for bit those of the unfused ops. A
 // reduction can end such a tree too: it evaluates the tree block by block as
 // it reads its input (a gradient's sum of products never lands in memory).
+// Movements that are not views (slices, pads, broadcasts, and transposes
+// that keep the last axis) and are read only by such steps get no buffer
+// either when their contiguous runs are long enough: the steps read the
+// source through the composed offsets and strides, zero where a pad's
+// bounds say so, so a convolution's shifted slices of a padded input and
+// the gradient of a split (a sum of pads) are never copied.
 //
 // # Arena
 //

@@ -288,3 +288,82 @@ func TestReductionDeterminism(t *testing.T) {
 		be.Close()
 	}
 }
+
+// TestFusedMovements: slices, pads, broadcasts and transposes read in place
+// by fused steps, alone and chained (a slice of a pad, a pad of a slice),
+// through binary ops, Where, unary ops and casts, including reads that fall
+// wholly in the padding.
+func TestFusedMovements(t *testing.T) {
+	for _, dt := range floats {
+		b := graph.NewBuilder()
+		x := b.Input("x", dt, 3, 50, 70)
+		g := b.Input("g", dt, 3, 50, 70)
+		taps := b.Param("taps", dt, 70, 4)
+
+		// A causal convolution and its input gradient: slices of a pad, and
+		// a sum of shifted pads.
+		xp := b.Pad(x, []int{0, 3, 0}, []int{0, 0, 0})
+		var conv, back graph.Value
+		for j := 0; j < 4; j++ {
+			tap := b.Reshape(b.SliceAxis(taps, 1, j, j+1), 70)
+			term := b.Mul(b.SliceAxis(xp, 1, j, j+50), tap)
+			pad := b.Pad(b.Mul(g, tap), []int{0, j, 0}, []int{0, 3 - j, 0})
+			if j == 0 {
+				conv, back = term, pad
+			} else {
+				conv, back = b.Add(conv, term), b.Add(back, pad)
+			}
+		}
+		b.Output("conv", conv)
+		b.Output("back", back)
+
+		// Concatenation along the last axis as a sum of pads.
+		a, c := b.SliceAxis(x, 2, 0, 30), b.SliceAxis(g, 2, 10, 50)
+		cat := b.Add(b.Pad(b.Neg(a), []int{0, 0, 0}, []int{0, 0, 40}), b.Pad(c, []int{0, 0, 30}, []int{0, 0, 0}))
+		b.Output("cat", b.Mul(cat, x))
+
+		// A pad of a slice (x's two halves swapped back), read by a unary
+		// op and a cast.
+		lo, hi := b.SliceAxis(x, 2, 0, 35), b.SliceAxis(x, 2, 35, 70)
+		swap := b.Add(b.Pad(hi, []int{0, 0, 0}, []int{0, 0, 35}), b.Pad(lo, []int{0, 0, 35}, []int{0, 0, 0}))
+		b.Output("swap", b.Tanh(swap))
+		b.Output("shift", b.Mul(b.Pad(b.SliceAxis(x, 2, 40, 70), []int{0, 0, 40}, []int{0, 0, 0}), g))
+		other := graph.F32
+		if dt == graph.F32 {
+			other = graph.F64
+		}
+		b.Output("cast", b.Add(b.Cast(b.Cast(b.Pad(b.SliceAxis(x, 1, 5, 20), []int{0, 5, 0}, []int{0, 30, 0}), other), dt), g))
+
+		// A transpose that keeps the last axis, a broadcast column in a
+		// Where, and a slice that reads only padding.
+		h := b.Reshape(x, 3, 5, 10, 70)
+		tr := b.Transpose(h, 0, 2, 1, 3)
+		b.Output("tr", b.Mul(tr, b.Reshape(b.SliceAxis(taps, 1, 0, 1), 70)))
+		col := b.Broadcast(b.SliceAxis(x, 2, 0, 1), 3, 50, 70)
+		b.Output("where", b.Where(b.Less(x, g), col, b.Neg(g)))
+		empty := b.SliceAxis(b.Pad(x, []int{0, 10, 0}, []int{0, 0, 0}), 1, 2, 52)
+		b.Output("empty", b.Add(b.SliceAxis(b.Pad(x, []int{0, 60, 0}, []int{0, 0, 0}), 1, 0, 50), b.Mul(empty, g)))
+
+		gr := mustBuild(t, b)
+		var err error
+		p := compileOn(t, gr, 2)
+		for _, v := range []graph.Value{xp, tr, col} {
+			if kindOf(p, v) != kFused {
+				t.Errorf("%v: %v is not read in place", dt, gr.Nodes[v].Op)
+			}
+		}
+		bind := bindAll(gr, rand.New(rand.NewPCG(6, uint64(dt))), nil)
+		for _, th := range []int{1, 3} {
+			checkGraph(t, gr, bind, th, 8)
+		}
+		be := New(Options{Threads: 3})
+		in := load(t, be, gr, bind)
+		if p, err = be.Compile(gr); err != nil {
+			t.Fatal(err)
+		}
+		if n := testing.AllocsPerRun(5, func() { p.Run(in) }); n != 0 {
+			t.Errorf("%v: %v allocations per run", dt, n)
+		}
+		be.Close()
+	}
+}

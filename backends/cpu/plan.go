@@ -18,7 +18,8 @@ type compiler struct {
 	n int // number of nodes
 
 	group     []int         // the node whose step computes each value (fuse.go)
-	recompute map[int][]int // values computed by several steps: those steps
+	recompute map[int][]int // values computed (or read in place) by several steps: those steps
+	virtual   []bool        // movements that fused steps read in place
 	members   []int         // per step: the number of nodes it computes
 	fregs     [3]int        // registers per dtype the fused steps need
 }
