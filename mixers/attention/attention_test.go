@@ -1,6 +1,9 @@
 package attention
 
 import (
+	"context"
+
+	"github.com/mohawk-distill/mohawk/sdk/graph"
 	"strings"
 	"testing"
 
@@ -114,6 +117,45 @@ func TestInitFromTeacherMismatch(t *testing.T) {
 		_, err := Mixer{}.InitFromTeacher(t.Context(), mkLayer(val, d))
 		if err == nil || err.Error() != want {
 			t.Errorf("%s: got %v, expected %q", set, err, want)
+		}
+	}
+}
+
+// kv_heads 0 takes the teacher's; with heads changed from the teacher's it
+// keeps the teacher's grouping where it divides, else one per head.
+func TestKVHeadsDefault(t *testing.T) {
+	for _, tc := range []struct{ heads, teacherHeads, teacherKV, want int }{
+		{0, 8, 2, 2}, {0, 4, 0, 4}, {4, 8, 2, 1}, {3, 8, 2, 3}, {8, 8, 8, 8},
+	} {
+		c, err := configure(mkLayer(map[string]cty.Value{"heads": n(tc.heads), "head_dim": n(2)},
+			mixer.Dims{Batch: 1, SeqLen: 2, DModel: 24, Heads: tc.teacherHeads, KVHeads: tc.teacherKV}))
+		if err != nil || c.kvHeads != tc.want {
+			t.Errorf("heads %d, teacher %d/%d: kv_heads %d (%v), expected %d", tc.heads, tc.teacherHeads, tc.teacherKV, c.kvHeads, err, tc.want)
+		}
+	}
+}
+
+// Every fragment of every case is well formed in float32 too.
+func TestFragmentsFloat32(t *testing.T) {
+	m := Mixer{}
+	for _, tc := range conformanceCases {
+		l := tc.Layer
+		l.Dims.DType = graph.F32
+		specs, err := m.Params(t.Context(), l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for kind, build := range map[mixer.FragmentKind]func(context.Context, mixer.Layer) (*graph.Graph, error){
+			mixer.FragmentForward: m.Forward, mixer.FragmentMixingMatrix: m.MixingMatrix,
+			mixer.FragmentStep: m.Step, mixer.FragmentInitFromTeacher: m.InitFromTeacher,
+		} {
+			g, err := build(t.Context(), l)
+			if err == nil {
+				err = mixer.CheckFragment(kind, l, specs, g)
+			}
+			if err != nil {
+				t.Errorf("%s: %v", tc.Name, err)
+			}
 		}
 	}
 }
