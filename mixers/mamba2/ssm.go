@@ -80,7 +80,7 @@ func (c config) heads(b *graph.Builder, xbc, z, a graph.Value) ssd {
 		logA = b.Transpose(b.Neg(b.Softplus(a)), 0, 2, 1) // [B,H,T]
 	} else {
 		delta := b.Transpose(b.Softplus(b.Add(a, c.p1(b, dt, "dt_bias"))), 0, 2, 1) // Δ [B,H,T]
-		aNeg := b.Reshape(b.Neg(b.Exp(c.p1(b, dt, "A_log"))), 1, c.h, 1)         // A [1,H,1]
+		aNeg := b.Reshape(b.Neg(b.Exp(c.p1(b, dt, "A_log"))), 1, c.h, 1)            // A [1,H,1]
 		logA = b.Mul(delta, aNeg)
 		// Δ·x·Bᵀ = x·(Δ·B)ᵀ: Δ rides on B, so x stays the values.
 		bm = b.Mul(bm, b.Reshape(delta, bs, c.h, t, 1))
