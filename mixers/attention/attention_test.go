@@ -2,11 +2,10 @@ package attention
 
 import (
 	"context"
-
-	"github.com/mohawk-distill/mohawk/sdk/graph"
 	"strings"
 	"testing"
 
+	"github.com/mohawk-distill/mohawk/sdk/graph"
 	"github.com/mohawk-distill/mohawk/sdk/mixer"
 	"github.com/mohawk-distill/mohawk/sdk/mixertest"
 	"github.com/zclconf/go-cty/cty"
