@@ -186,17 +186,22 @@ func configure(l mixer.Layer) (config, error) {
 			return c, fmt.Errorf("%s: must be positive (or 0 for the default), found %d", f.name, f.v)
 		}
 	}
-	if c.expand == 0 {
-		c.expand = map[bool]int{true: 1, false: 2}[c.discrete()]
-	}
+	// Defaults: Phi-Mamba's for discrete, Mamba-2's for continuous.
 	if c.h == 0 {
 		c.h = d.Heads
 	}
+	defExpand, defGroups, defState := 1, c.h, teacherHeadDim
+	if !c.discrete() {
+		defExpand, defGroups, defState = 2, 1, 128
+	}
+	if c.expand == 0 {
+		c.expand = defExpand
+	}
 	if c.g == 0 {
-		c.g = map[bool]int{true: c.h, false: 1}[c.discrete()]
+		c.g = defGroups
 	}
 	if c.n == 0 {
-		c.n = map[bool]int{true: teacherHeadDim, false: 128}[c.discrete()]
+		c.n = defState
 	}
 	c.inner = c.expand * c.d
 	if c.inner%c.h != 0 {

@@ -17,7 +17,8 @@ func param(b *graph.Builder, dt graph.DType, name string, shape ...int) graph.Va
 	return b.Param(name, dt, shape...)
 }
 
-func (c config) p1(b *graph.Builder, dt graph.DType, name string) graph.Value {
+// param is the layer's parameter name with its declared shape.
+func (c config) param(b *graph.Builder, dt graph.DType, name string) graph.Value {
 	switch name {
 	case "in_proj.weight":
 		return param(b, dt, name, c.projRows(), c.d)
@@ -79,21 +80,21 @@ func (c config) heads(b *graph.Builder, xbc, z, a graph.Value) ssd {
 		// α = exp(−softplus(a)) = sigmoid(−a).
 		logA = b.Transpose(b.Neg(b.Softplus(a)), 0, 2, 1) // [B,H,T]
 	} else {
-		delta := b.Transpose(b.Softplus(b.Add(a, c.p1(b, dt, "dt_bias"))), 0, 2, 1) // Δ [B,H,T]
-		aNeg := b.Reshape(b.Neg(b.Exp(c.p1(b, dt, "A_log"))), 1, c.h, 1)            // A [1,H,1]
+		delta := b.Transpose(b.Softplus(b.Add(a, c.param(b, dt, "dt_bias"))), 0, 2, 1) // Δ [B,H,T]
+		aNeg := b.Reshape(b.Neg(b.Exp(c.param(b, dt, "A_log"))), 1, c.h, 1)            // A [1,H,1]
 		logA = b.Mul(delta, aNeg)
 		// Δ·x·Bᵀ = x·(Δ·B)ᵀ: Δ rides on B, so x stays the values.
 		bm = b.Mul(bm, b.Reshape(delta, bs, c.h, t, 1))
 	}
-	return ssd{x: x, logA: logA, bm: bm, cm: cm, d: c.p1(b, dt, "D"), z: z}
+	return ssd{x: x, logA: logA, bm: bm, cm: cm, d: c.param(b, dt, "D"), z: z}
 }
 
 // sequence projects and convolves u [B,T,C] into the SSD's inputs.
 func (c config) sequence(b *graph.Builder, u graph.Value) ssd {
 	dt := b.DType(u)
-	proj := nn.Linear(b, u, c.p1(b, dt, "in_proj.weight"), graph.NoValue)
+	proj := nn.Linear(b, u, c.param(b, dt, "in_proj.weight"), graph.NoValue)
 	xbc, z, a := c.split(b, proj)
-	xbc = nn.CausalConv1d(b, xbc, c.p1(b, dt, "conv1d.weight"), c.p1(b, dt, "conv1d.bias"))
+	xbc = nn.CausalConv1d(b, xbc, c.param(b, dt, "conv1d.weight"), c.param(b, dt, "conv1d.bias"))
 	return c.heads(b, c.activate(b, xbc), z, a)
 }
 
@@ -105,7 +106,7 @@ func (c config) token(b *graph.Builder, u, convState graph.Value) (ssd, graph.Va
 	dt := b.DType(u)
 	bs := b.Dim(u, 0)
 	cc := c.convChannels()
-	proj := nn.Linear(b, u, c.p1(b, dt, "in_proj.weight"), graph.NoValue)
+	proj := nn.Linear(b, u, c.param(b, dt, "in_proj.weight"), graph.NoValue)
 	xbc, z, a := c.split(b, proj)
 	window := b.Reshape(xbc, bs, cc, 1)
 	next := graph.NoValue
@@ -113,8 +114,8 @@ func (c config) token(b *graph.Builder, u, convState graph.Value) (ssd, graph.Va
 		window = b.Concat(2, convState, window) // [B,conv,K]: x[t−K+1 … t]
 		next = b.SliceAxis(window, 2, 1, c.k)
 	}
-	w := b.Reshape(c.p1(b, dt, "conv1d.weight"), 1, cc, c.k)
-	conv := b.Add(b.Reshape(b.ReduceSum(b.Mul(window, w), 2), bs, 1, cc), c.p1(b, dt, "conv1d.bias"))
+	w := b.Reshape(c.param(b, dt, "conv1d.weight"), 1, cc, c.k)
+	conv := b.Add(b.Reshape(b.ReduceSum(b.Mul(window, w), 2), bs, 1, cc), c.param(b, dt, "conv1d.bias"))
 	return c.heads(b, c.activate(b, conv), z, a), next
 }
 
@@ -126,12 +127,12 @@ func (c config) output(b *graph.Builder, y, z graph.Value) graph.Value {
 	bs, t := b.Dim(y, 0), b.Dim(y, 2)
 	y = b.Reshape(b.Transpose(y, 0, 2, 1, 3), bs, t, c.inner)
 	if c.discrete() {
-		y = b.Mul(y, nn.Silu(b, b.Add(z, c.p1(b, dt, "z_bias"))))
+		y = b.Mul(y, nn.Silu(b, b.Add(z, c.param(b, dt, "z_bias"))))
 	} else {
 		g := b.Reshape(b.Mul(y, nn.Silu(b, z)), bs, t, c.g, c.inner/c.g)
 		ms := b.Mean(b.Square(g), 3)
 		g = b.Mul(g, b.Rsqrt(b.AddScalar(ms, c.normEps)))
-		y = b.Mul(b.Reshape(g, bs, t, c.inner), c.p1(b, dt, "norm.weight"))
+		y = b.Mul(b.Reshape(g, bs, t, c.inner), c.param(b, dt, "norm.weight"))
 	}
-	return nn.Linear(b, y, c.p1(b, dt, "out_proj.weight"), graph.NoValue)
+	return nn.Linear(b, y, c.param(b, dt, "out_proj.weight"), graph.NoValue)
 }
