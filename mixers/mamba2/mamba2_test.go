@@ -182,3 +182,32 @@ func TestConformanceAsPlugin(t *testing.T) {
 		t.Errorf("Params over gRPC: got %v", err)
 	}
 }
+
+// Every fragment is well formed in float32 too (the kit checks float64).
+func TestFragmentsFloat32(t *testing.T) {
+	kinds := map[mixer.FragmentKind]func(Mixer, mixer.Layer) (*graph.Graph, error){
+		mixer.FragmentForward:         func(m Mixer, l mixer.Layer) (*graph.Graph, error) { return m.Forward(t.Context(), l) },
+		mixer.FragmentMixingMatrix:    func(m Mixer, l mixer.Layer) (*graph.Graph, error) { return m.MixingMatrix(t.Context(), l) },
+		mixer.FragmentStep:            func(m Mixer, l mixer.Layer) (*graph.Graph, error) { return m.Step(t.Context(), l) },
+		mixer.FragmentInitFromTeacher: func(m Mixer, l mixer.Layer) (*graph.Graph, error) { return m.InitFromTeacher(t.Context(), l) },
+	}
+	for _, set := range []map[string]cty.Value{
+		{"init": cty.StringVal(InitAttention)},
+		{"variant": continuous, "n_qk_heads": num(2)},
+	} {
+		l := mixer.Layer{Config: cfg(set), Dims: mixer.Dims{Batch: 2, SeqLen: 130, DModel: 16, Heads: 4, KVHeads: 2, DType: graph.F32}}
+		specs, err := Mixer{}.Params(t.Context(), l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for kind, build := range kinds {
+			g, err := build(Mixer{}, l)
+			if err != nil {
+				t.Fatalf("%v: %v", set, err)
+			}
+			if err := mixer.CheckFragment(kind, l, specs, g); err != nil {
+				t.Errorf("%v: %v", set, err)
+			}
+		}
+	}
+}
