@@ -1,0 +1,112 @@
+package hybrid
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/mohawk-distill/mohawk/sdk/mixer"
+	"github.com/mohawk-distill/mohawk/sdk/mixertest"
+	"github.com/zclconf/go-cty/cty"
+)
+
+func obj(kv ...any) cty.Value {
+	m := map[string]cty.Value{}
+	for i := 0; i < len(kv); i += 2 {
+		switch v := kv[i+1].(type) {
+		case int:
+			m[kv[i].(string)] = cty.NumberIntVal(int64(v))
+		case float64:
+			m[kv[i].(string)] = cty.NumberFloatVal(v)
+		case string:
+			m[kv[i].(string)] = cty.StringVal(v)
+		case bool:
+			m[kv[i].(string)] = cty.BoolVal(v)
+		case cty.Value:
+			m[kv[i].(string)] = v
+		}
+	}
+	if len(m) == 0 {
+		return cty.EmptyObjectVal
+	}
+	return cty.ObjectVal(m)
+}
+
+func dims(layer int) mixer.Dims {
+	return mixer.Dims{Batch: 2, SeqLen: 9, DModel: 8, Heads: 2, KVHeads: 2, Layer: layer}
+}
+
+func cases() []mixertest.Case {
+	list := cty.ListVal([]cty.Value{cty.NumberIntVal(1), cty.NumberIntVal(3)})
+	return []mixertest.Case{
+		{Name: "layer_mamba_default", Layer: mixer.Layer{Config: obj(), Dims: dims(0)}},
+		{Name: "layer_attention_default", Layer: mixer.Layer{Config: obj("rotary_dim", 2, "qkv_bias", true, "out_name", "dense"), Dims: dims(5)}},
+		{Name: "layer_attention_listed", Layer: mixer.Layer{Config: obj("attention_layers", list), Dims: dims(3)}},
+		{Name: "layer_mamba_listed", Layer: mixer.Layer{Config: obj("attention_layers", list, "state_size", 3, "chunk", 4), Dims: dims(5)}},
+		{Name: "layer_mamba_init_attention", Layer: mixer.Layer{Config: obj("init", "attention", "n_qk_heads", 0), Dims: dims(4)}},
+		{Name: "within", Layer: mixer.Layer{Config: obj("mode", "within", "window", 3, "chunk", 4), Dims: dims(0)}},
+		{Name: "within_default_window", Layer: mixer.Layer{Config: obj("mode", "within", "n_qk_heads", 1, "state_size", 5), Dims: dims(2)}},
+		{Name: "within_conv1_window1", Layer: mixer.Layer{Config: obj("mode", "within", "window", 1, "conv_kernel", 1, "init", "attention"), Dims: dims(0)}},
+	}
+}
+
+func TestConformance(t *testing.T) {
+	mixertest.Run(t, Mixer{}, cases())
+}
+
+func TestIsAttentionLayer(t *testing.T) {
+	check := func(cfg cty.Value, want ...int) {
+		t.Helper()
+		for layer := range 24 {
+			got, err := IsAttentionLayer(cfg, layer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			exp := false
+			for _, w := range want {
+				exp = exp || w == layer
+			}
+			if got != exp {
+				t.Errorf("%#v layer %d: got %v", cfg, layer, got)
+			}
+		}
+	}
+	check(obj(), 5, 11, 17, 23)
+	check(cty.NullVal(Schema.ObjectType()), 5, 11, 17, 23)
+	check(obj("attention_every", 4), 3, 7, 11, 15, 19, 23)
+	check(obj("attention_every", 0))
+	check(obj("attention_layers", cty.ListVal([]cty.Value{cty.NumberIntVal(0), cty.NumberIntVal(12)})), 0, 12)
+	check(obj("attention_layers", cty.ListValEmpty(cty.Number)))
+	check(obj("mode", "within"))
+}
+
+func TestBadConfig(t *testing.T) {
+	for _, tc := range []struct {
+		cfg   cty.Value
+		layer int
+		want  string
+	}{
+		{obj("mode", "both"), 0, "mode: "},
+		{obj("mode", "within", "combine", "shared_normalizer"), 0, "combine: \"shared_normalizer\" is not implemented yet"},
+		{obj("mode", "within", "combine", "max"), 0, "combine: "},
+		{obj("mode", "within", "window", 0), 0, "window: "},
+		{obj("attention_every", -1), 0, "attention_every: "},
+		{obj("attention_layers", cty.ListVal([]cty.Value{cty.NumberFloatVal(1.5)})), 0, "attention_layers: "},
+		{obj("attention_layers", cty.ListVal([]cty.Value{cty.NumberIntVal(-1)})), 0, "attention_layers: "},
+		{obj("rotary_dim", 3), 5, "rotary_dim: "},
+		{obj("out_name", "q_proj"), 5, "out_name: "},
+		{obj("n_qk_heads", 3), 0, "n_qk_heads: "},
+		{obj("mode", "within", "chunk", 0), 0, "chunk: "},
+		{obj("mode", "within", "init", "teacher"), 0, "init: "},
+	} {
+		_, err := Mixer{}.Params(t.Context(), mixer.Layer{Config: tc.cfg, Dims: dims(tc.layer)})
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%#v: got %v, expected an error starting %q", tc.cfg, err, tc.want)
+		}
+	}
+}
+
+func TestSchema(t *testing.T) {
+	if err := Schema.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
