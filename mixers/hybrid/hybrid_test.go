@@ -7,6 +7,7 @@ import (
 	"github.com/mohawk-distill/mohawk/sdk/mixer"
 	"github.com/mohawk-distill/mohawk/sdk/mixertest"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
 )
 
 func obj(kv ...any) cty.Value {
@@ -35,22 +36,77 @@ func dims(layer int) mixer.Dims {
 	return mixer.Dims{Batch: 2, SeqLen: 9, DModel: 8, Heads: 2, KVHeads: 2, Layer: layer}
 }
 
-func cases() []mixertest.Case {
+// cases are the conformance cases with configurations cfg(attributes).
+func cases(cfg func(cty.Value) cty.Value) []mixertest.Case {
 	list := cty.ListVal([]cty.Value{cty.NumberIntVal(1), cty.NumberIntVal(3)})
 	return []mixertest.Case{
-		{Name: "layer_mamba_default", Layer: mixer.Layer{Config: obj(), Dims: dims(0)}},
-		{Name: "layer_attention_default", Layer: mixer.Layer{Config: obj("rotary_dim", 2, "qkv_bias", true, "out_name", "dense"), Dims: dims(5)}},
-		{Name: "layer_attention_listed", Layer: mixer.Layer{Config: obj("attention_layers", list), Dims: dims(3)}},
-		{Name: "layer_mamba_listed", Layer: mixer.Layer{Config: obj("attention_layers", list, "state_size", 3, "chunk", 4), Dims: dims(5)}},
-		{Name: "layer_mamba_init_attention", Layer: mixer.Layer{Config: obj("init", "attention", "n_qk_heads", 0), Dims: dims(4)}},
-		{Name: "within", Layer: mixer.Layer{Config: obj("mode", "within", "window", 3, "chunk", 4), Dims: dims(0)}},
-		{Name: "within_default_window", Layer: mixer.Layer{Config: obj("mode", "within", "n_qk_heads", 1, "state_size", 5), Dims: dims(2)}},
-		{Name: "within_conv1_window1", Layer: mixer.Layer{Config: obj("mode", "within", "window", 1, "conv_kernel", 1, "init", "attention"), Dims: dims(0)}},
+		{Name: "layer_mamba_default", Layer: mixer.Layer{Config: cfg(obj()), Dims: dims(0)}},
+		{Name: "layer_attention_default", Layer: mixer.Layer{Config: cfg(obj("rotary_dim", 2, "qkv_bias", true, "out_name", "dense")), Dims: dims(5)}},
+		{Name: "layer_attention_listed", Layer: mixer.Layer{Config: cfg(obj("attention_layers", list)), Dims: dims(3)}},
+		{Name: "layer_mamba_listed", Layer: mixer.Layer{Config: cfg(obj("attention_layers", list, "state_size", 3, "chunk", 4)), Dims: dims(5)}},
+		{Name: "layer_mamba_init_attention", Layer: mixer.Layer{Config: cfg(obj("init", "attention", "n_qk_heads", 0)), Dims: dims(4)}},
+		{Name: "within", Layer: mixer.Layer{Config: cfg(obj("mode", "within", "window", 3, "chunk", 4)), Dims: dims(0)}},
+		{Name: "within_default_window", Layer: mixer.Layer{Config: cfg(obj("mode", "within", "n_qk_heads", 1, "state_size", 5)), Dims: dims(2)}},
+		{Name: "within_conv1_window1", Layer: mixer.Layer{Config: cfg(obj("mode", "within", "window", 1, "conv_kernel", 1, "init", "attention")), Dims: dims(0)}},
+		{Name: "layer_mamba_4", Layer: mixer.Layer{Config: cfg(obj()), Dims: dims(4)}},
+		{Name: "layer_attention_11", Layer: mixer.Layer{Config: cfg(obj("rotary_dim", 4, "out_bias", true)), Dims: dims(11)}},
+		{Name: "within_layer5", Layer: mixer.Layer{Config: cfg(obj("mode", "within", "window", 4, "chunk", 4)), Dims: dims(5)}},
 	}
 }
 
+// full is a configuration as the host sends it: every attribute of the
+// schema, defaults filled in (attention_layers null), then overrides.
+func full(overrides cty.Value) cty.Value {
+	m := map[string]cty.Value{}
+	for _, a := range Schema.Attributes {
+		if a.HasDefault() {
+			m[a.Name] = a.Default
+		} else {
+			m[a.Name] = cty.NullVal(a.Type)
+		}
+	}
+	for k, v := range overrides.AsValueMap() {
+		m[k] = v
+	}
+	v, err := convert.Convert(cty.ObjectVal(m), Schema.ObjectType())
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
 func TestConformance(t *testing.T) {
-	mixertest.Run(t, Mixer{}, cases())
+	// As the host sends configurations (every attribute), and with only the
+	// attributes set (what a direct caller may pass).
+	t.Run("full", func(t *testing.T) { mixertest.Run(t, Mixer{}, cases(full)) })
+	t.Run("partial", func(t *testing.T) {
+		mixertest.Run(t, Mixer{}, cases(func(v cty.Value) cty.Value { return v }))
+	})
+}
+
+// Which mixer a layer gets shows in its parameters.
+func TestLayerParams(t *testing.T) {
+	names := func(cfg cty.Value, layer int) map[string]bool {
+		t.Helper()
+		specs, err := Mixer{}.Params(t.Context(), mixer.Layer{Config: cfg, Dims: dims(layer)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]bool{}
+		for _, s := range specs {
+			m[s.Name] = true
+		}
+		return m
+	}
+	if p := names(full(obj("out_name", "dense")), 5); !p["q_proj.weight"] || !p["dense.weight"] || p["in_proj.weight"] {
+		t.Errorf("layer 5 by default: expected attention params, found %v", p)
+	}
+	if p := names(full(obj()), 4); !p["in_proj.weight"] || !p["z_bias"] || p["mix"] || p["q_proj.weight"] {
+		t.Errorf("layer 4 by default: expected discrete Mamba-2 params, found %v", p)
+	}
+	if p := names(full(obj("mode", "within")), 5); !p["in_proj.weight"] || !p["mix"] || p["q_proj.weight"] {
+		t.Errorf("mode within: expected Mamba-2 params and mix, found %v", p)
+	}
 }
 
 func TestIsAttentionLayer(t *testing.T) {
