@@ -27,6 +27,8 @@ commands:
   bench            time training steps of the small Phi-style LM (attention
                    and discrete Mamba-2 mixers) on the CPU backend and print
                    a table
+  bench mixers     time forward+backward of each mixer layer (attention,
+                   Mamba-2 chunked and materialised) and print its memory
   plugins list     list every backend and mixer plugin found, asking each
                    for its Info
   plugins check    start the plugin at a path and run its kind's
@@ -53,6 +55,9 @@ func run(args []string) int {
 	}
 	switch args[0] {
 	case "bench":
+		if len(args) > 1 && args[1] == "mixers" {
+			return runBenchMixers(args[2:])
+		}
 		return runBench(args[1:])
 	case "plugins":
 		return runPlugins(args[1:])
