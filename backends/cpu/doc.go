@@ -26,7 +26,7 @@
 // materialised anyway, each of those steps recomputes it (autodiff graphs
 // read such products from both the forward and the backward pass). Each
 // step then evaluates a tree whose leaves are materialised values,
-// constants, params and inputs: it walks its result in blocks of 512
+// constants, params and inputs: it walks its result in blocks of 1024
 // elements split across the pool and, per block, evaluates the tree in
 // per-thread scratch registers with the same kernels as the single ops
 // (vectorised for float32), reading same-shaped leaves in place, scalars as

@@ -18,8 +18,10 @@ import (
 )
 
 // fuseBlock is the number of elements a fused step evaluates at a time: a
-// register is fuseBlock elements, so a handful of them stay in L1.
-const fuseBlock = 512
+// register is fuseBlock elements, so a handful of them stay in L1 and L2,
+// and each kernel call (some tens of nanoseconds of overhead) does enough
+// work; 512 measured about 20% slower on chains of cheap ops.
+const fuseBlock = 1024
 
 // fusible reports whether node i is an elementwise node the fused evaluator
 // runs (the same ops and dtypes the single-node kernels accept).
