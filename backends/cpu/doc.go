@@ -5,7 +5,8 @@
 // # Compile once
 //
 // Backend.Compile validates the graph and does every decision that does not
-// depend on the data: nodes that no output or update needs are dropped;
+// depend on the data: repeated computations (same op, attributes and
+// inputs) are merged; nodes that no output or update needs are dropped;
 // reshapes, stop-gradients, identity casts and broadcasts, pads by zero,
 // contiguous slices and transposes that keep the order of the non-unit axes
 // become views that share their input's buffer (at an offset for slices);

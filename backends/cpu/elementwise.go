@@ -302,6 +302,11 @@ func binSeg[T elem](op graph.Op, dst, a []T, oa, sa int, b []T, ob, sb int) {
 				dst[i] = b2f[T](s == b[i])
 			}
 		}
+	case sa == 0 && sb == 0:
+		v := binScalar(op, a[oa], b[ob])
+		for i := range dst {
+			dst[i] = v
+		}
 	default:
 		for i := range dst {
 			dst[i] = binScalar(op, a[oa+i*sa], b[ob+i*sb])
@@ -454,6 +459,21 @@ func whereSeg[C, T elem](dst []T, cnd []C, oc, sc int, a []T, oa, sa int, b []T,
 			}
 			return
 		}
+	}
+	if sc == 0 {
+		// One condition for the whole run: a strided copy of one side.
+		src, o, st := b, ob, sb
+		if cnd[oc] != 0 {
+			src, o, st = a, oa, sa
+		}
+		if st == 1 {
+			copy(dst, src[o:o+n])
+			return
+		}
+		for i := range dst {
+			dst[i] = src[o+i*st]
+		}
+		return
 	}
 	for i := range dst {
 		if cnd[oc+i*sc] != 0 {

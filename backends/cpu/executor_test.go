@@ -456,3 +456,45 @@ func TestClosedBackend(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDedupe: repeated computations (as autodiff writes them) run once,
+// outputs and updates of a repeat get the merged value, and inputs and
+// params of the same type are never merged.
+func TestDedupe(t *testing.T) {
+	b := graph.NewBuilder()
+	x := b.Input("x", graph.F32, 40, 30)
+	y := b.Input("y", graph.F32, 40, 30)
+	w := b.Param("w", graph.F32, 40, 30)
+	sq1, sq2 := b.MatMulT(x, y, false, true), b.MatMulT(x, y, false, true)
+	e1, e2 := b.Exp(b.Mul(x, y)), b.Exp(b.Mul(x, y))
+	b.Output("a", b.Add(sq1, sq2))
+	b.Output("e1", e1)
+	b.Output("e2", e2)
+	b.Output("s", b.ReduceSum(b.Add(e1, b.Mul(x, y)), 1))
+	b.Update(w, b.Add(b.Mul(x, y), w))
+	g := mustBuild(t, b)
+	d := dedupe(g)
+	if d.Outputs[1].Value != d.Outputs[2].Value || d.Outputs[1].Value != e1 {
+		t.Errorf("the two exps were not merged: outputs %v", d.Outputs)
+	}
+	if d.Nodes[d.Outputs[0].Value].Inputs[1] != sq1 {
+		t.Errorf("the second product still reads %v", d.Nodes[d.Outputs[0].Value].Inputs)
+	}
+	p, err := New(Options{}).Compile(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	matmuls := 0
+	for _, s := range p.steps {
+		if s.op == graph.OpMatMul {
+			matmuls++
+		}
+	}
+	if matmuls != 1 {
+		t.Errorf("%d matmul steps, want 1", matmuls)
+	}
+	bind := bindAll(g, rand.New(rand.NewPCG(8, 8)), nil)
+	for _, th := range []int{1, 3} {
+		checkGraph(t, g, bind, th, 40)
+	}
+}

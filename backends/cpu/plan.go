@@ -1,13 +1,15 @@
-// The compile step's planning: dead-node elimination, views (reshape and
-// other movements that leave the bytes in place), buffer lifetimes, and the
-// greedy offset assignment that packs every computed value into one arena
-// per dtype, reusing a buffer once its last reader has run.
+// The compile step's planning: merging of repeated computations,
+// dead-node elimination, views (reshape and other movements that leave the
+// bytes in place), buffer lifetimes, and the greedy offset assignment that
+// packs every computed value into one arena per dtype, reusing a buffer once
+// its last reader has run.
 
 package cpu
 
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/mohawk-distill/mohawk/sdk/graph"
 )
@@ -25,6 +27,7 @@ type compiler struct {
 }
 
 func (c *compiler) compile() error {
+	c.g = dedupe(c.g)
 	g, p := c.g, c.p
 	c.n = len(g.Nodes)
 	p.vals = make([]value, c.n, c.n+len(g.Outputs)+len(g.Updates))
@@ -66,6 +69,46 @@ func (c *compiler) compile() error {
 		s.i32 = make([]int32, c.fregs[2]*fuseBlock)
 	}
 	return nil
+}
+
+// dedupe returns g with every node that repeats an earlier one (same op,
+// type, attributes and inputs, after merging) replaced by that one, so it is
+// computed once (autodiff repeats products such as x·x); the repeats are
+// left unread, for liveness to drop. Inputs, params and state are never
+// merged. Node indices do not change.
+func dedupe(g *graph.Graph) *graph.Graph {
+	out := &graph.Graph{Nodes: slices.Clone(g.Nodes), Outputs: slices.Clone(g.Outputs), Updates: slices.Clone(g.Updates)}
+	canon := make([]graph.Value, len(g.Nodes))
+	seen := map[string]graph.Value{}
+	var key strings.Builder
+	for i := range out.Nodes {
+		n := &out.Nodes[i]
+		canon[i] = graph.Value(i)
+		if len(n.Inputs) > 0 {
+			n.Inputs = slices.Clone(n.Inputs)
+			for k, in := range n.Inputs {
+				n.Inputs[k] = canon[in]
+			}
+		}
+		switch n.Op {
+		case graph.OpInput, graph.OpParam, graph.OpState:
+			continue
+		}
+		key.Reset()
+		fmt.Fprintf(&key, "%d %v %v %v", n.Op, n.Type, n.Inputs, n.Attrs)
+		if j, ok := seen[key.String()]; ok {
+			canon[i] = j
+			continue
+		}
+		seen[key.String()] = graph.Value(i)
+	}
+	for k := range out.Outputs {
+		out.Outputs[k].Value = canon[out.Outputs[k].Value]
+	}
+	for k := range out.Updates {
+		out.Updates[k].Value = canon[out.Updates[k].Value]
+	}
+	return out
 }
 
 // liveness marks the nodes that an output or an update needs.

@@ -313,6 +313,15 @@ func buildCumsum[T elem](c *compiler, out, x *value, axis int, exclusive, revers
 		inner *= x.shape[d]
 	}
 	n := x.shape[axis]
+	add := func(dst, a, b []T) {
+		b = b[:len(dst)]
+		for i := range dst {
+			dst[i] = a[i] + b[i]
+		}
+	}
+	if f, ok := any(vAdd).(func(dst, a, b []T)); ok {
+		add = f
+	}
 	if inner == 1 {
 		// Along the last axis: one contiguous scalar scan per row.
 		scan := func(lo, hi int) {
@@ -370,9 +379,7 @@ func buildCumsum[T elem](c *compiler, out, x *value, axis int, exclusive, revers
 				if exclusive {
 					src = s[row(prev) : row(prev)+w]
 				}
-				for i := range dst {
-					dst[i] = p[i] + src[i]
-				}
+				add(dst, p, src)
 			}
 			pos += w
 		}
