@@ -19,7 +19,7 @@ const (
 	ModeWithin = "within" // in every layer: SSD heads plus sliding-window softmax
 
 	CombineSum              = "sum"               // learned per-head mix of the two outputs
-	CombineSharedNormalizer = "shared_normalizer" // LoLCATs' one normaliser (not implemented yet)
+	CombineSharedNormalizer = "shared_normalizer" // LoLCATs' one normaliser over window and decayed linear term
 )
 
 // Attributes passed through to the nested mixers, by the name they have
@@ -60,7 +60,7 @@ var Schema = mixer.Schema{Attributes: []mixer.Attribute{
 	{Name: "window", Type: cty.Number, Default: cty.NumberIntVal(64),
 		Description: "mode within: each query's softmax sees its last window tokens, itself included"},
 	{Name: "combine", Type: cty.String, Default: cty.StringVal(CombineSum),
-		Description: `mode within: "sum" (learned per-head mix) or "shared_normalizer" (not implemented yet)`},
+		Description: `mode within: "sum" (learned per-head mix) or "shared_normalizer" (one normaliser over the window's exp-scores and the decayed linear attention before it)`},
 }}
 
 // get is the attribute name of cfg, or false when cfg has none or it is
@@ -133,9 +133,7 @@ func configure(cfg cty.Value) (config, error) {
 	}
 	if c.mode == ModeWithin {
 		switch c.combine {
-		case CombineSum:
-		case CombineSharedNormalizer:
-			return c, fmt.Errorf("combine: %q is not implemented yet; use %q", CombineSharedNormalizer, CombineSum)
+		case CombineSum, CombineSharedNormalizer:
 		default:
 			return c, fmt.Errorf("combine: must be %q or %q, found %q", CombineSum, CombineSharedNormalizer, c.combine)
 		}

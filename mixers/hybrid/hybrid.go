@@ -12,6 +12,11 @@
 // y = σ(mix)·y_ssd + (1 − σ(mix))·y_attn before the gate and output
 // projection. Since both paths mix the same values x, the layer has a
 // mixing matrix: σ(mix)·M_ssd + (1 − σ(mix))·A_window.
+//
+// Mode "within" with combine = "shared_normalizer" (LoLCATs' form on the
+// SSD): one row-stochastic matrix A per head whose weights are the window's
+// exp(C_t·B_s/√N) and, for the keys before the window, the SSD decay times
+// φ(C_t)·φ(B_s) (φ = elu + 1), normalised together; y = A·x + D·x.
 package hybrid
 
 import (
@@ -67,9 +72,10 @@ func pick(l mixer.Layer) (m mixer.Mixer, nl mixer.Layer, c config, ok bool, err 
 const mixName = "mix"
 
 // Params are the nested mixer's (mode "layer") or the discrete Mamba-2's
-// plus mix [H], starting at 0 so both paths weigh 1/2 (mode "within").
+// plus mix [H], starting at 0 so both paths weigh 1/2 (mode "within";
+// combine = "shared_normalizer" adds nothing to the Mamba-2's).
 func (Mixer) Params(ctx context.Context, l mixer.Layer) ([]mixer.ParamSpec, error) {
-	m, nl, _, ok, err := pick(l)
+	m, nl, c, ok, err := pick(l)
 	if err != nil {
 		return nil, err
 	}
@@ -77,8 +83,8 @@ func (Mixer) Params(ctx context.Context, l mixer.Layer) ([]mixer.ParamSpec, erro
 		return m.Params(ctx, nl)
 	}
 	specs, err := mamba2.Mixer{}.Params(ctx, ssdLayer(l))
-	if err != nil {
-		return nil, err
+	if err != nil || c.combine == CombineSharedNormalizer {
+		return specs, err
 	}
 	s, _ := mamba2.Configure(ssdLayer(l))
 	h, _, _, _, _ := s.Sizes()
@@ -94,14 +100,19 @@ func within(l mixer.Layer, c config, build func(b *graph.Builder, s mamba2.Layer
 	}
 	b := graph.NewBuilder()
 	h, _, n, _, _ := s.Sizes()
-	mix := b.Param(mixName, l.Dims.DType, h)
-	g := b.Reshape(b.Sigmoid(mix), 1, h, 1, 1)
-	build(b, s, window{c: c, g: g, gc: b.Sub(b.Scalar(l.Dims.DType, 1), g), scale: 1 / math.Sqrt(float64(n))})
+	w := window{c: c, scale: 1 / math.Sqrt(float64(n))}
+	if c.combine != CombineSharedNormalizer {
+		mix := b.Param(mixName, l.Dims.DType, h)
+		w.g = b.Reshape(b.Sigmoid(mix), 1, h, 1, 1)
+		w.gc = b.Sub(b.Scalar(l.Dims.DType, 1), w.g)
+	}
+	build(b, s, w)
 	return b.Build()
 }
 
 // window holds the per-head weights of the two paths, g = σ(mix) [1,H,1,1]
-// for the SSD and gc = 1 − g for the window, and the score scale 1/√N.
+// for the SSD and gc = 1 − g for the window (combine = "sum" only), and the
+// score scale 1/√N.
 type window struct {
 	c     config
 	g, gc graph.Value
@@ -123,6 +134,9 @@ func (Mixer) Forward(ctx context.Context, l mixer.Layer) (*graph.Graph, error) {
 	}
 	if ok {
 		return m.Forward(ctx, nl)
+	}
+	if c.combine == CombineSharedNormalizer {
+		return within(l, c, sharedForward(l))
 	}
 	return within(l, c, func(b *graph.Builder, s mamba2.Layer, w window) {
 		d := l.Dims
@@ -146,6 +160,9 @@ func (Mixer) MixingMatrix(ctx context.Context, l mixer.Layer) (*graph.Graph, err
 	}
 	if ok {
 		return m.MixingMatrix(ctx, nl)
+	}
+	if c.combine == CombineSharedNormalizer {
+		return within(l, c, sharedMixingMatrix(l))
 	}
 	return within(l, c, func(b *graph.Builder, s mamba2.Layer, w window) {
 		d := l.Dims
@@ -176,6 +193,9 @@ func (Mixer) Step(ctx context.Context, l mixer.Layer) (*graph.Graph, error) {
 	}
 	if ok {
 		return m.Step(ctx, nl)
+	}
+	if c.combine == CombineSharedNormalizer {
+		return within(l, c, sharedStep(l))
 	}
 	return within(l, c, func(b *graph.Builder, s mamba2.Layer, w window) {
 		d := l.Dims

@@ -51,6 +51,10 @@ func cases(cfg func(cty.Value) cty.Value) []mixertest.Case {
 		{Name: "layer_mamba_4", Layer: mixer.Layer{Config: cfg(obj()), Dims: dims(4)}},
 		{Name: "layer_attention_11", Layer: mixer.Layer{Config: cfg(obj("rotary_dim", 4, "out_bias", true)), Dims: dims(11)}},
 		{Name: "within_layer5", Layer: mixer.Layer{Config: cfg(obj("mode", "within", "window", 4, "chunk", 4)), Dims: dims(5)}},
+		{Name: "shared_window1", Layer: mixer.Layer{Config: cfg(obj("mode", "within", "combine", "shared_normalizer", "window", 1)), Dims: dims(0)}},
+		{Name: "shared_window3_grouped", Layer: mixer.Layer{Config: cfg(obj("mode", "within", "combine", "shared_normalizer", "window", 3, "n_qk_heads", 1, "state_size", 5)), Dims: dims(1)}},
+		{Name: "shared_default_window", Layer: mixer.Layer{Config: cfg(obj("mode", "within", "combine", "shared_normalizer")), Dims: dims(2)}},
+		{Name: "shared_window4_conv1", Layer: mixer.Layer{Config: cfg(obj("mode", "within", "combine", "shared_normalizer", "window", 4, "conv_kernel", 1, "init", "attention")), Dims: dims(3)}},
 	}
 }
 
@@ -107,6 +111,9 @@ func TestLayerParams(t *testing.T) {
 	if p := names(full(obj("mode", "within")), 5); !p["in_proj.weight"] || !p["mix"] || p["q_proj.weight"] {
 		t.Errorf("mode within: expected Mamba-2 params and mix, found %v", p)
 	}
+	if p := names(full(obj("mode", "within", "combine", "shared_normalizer")), 5); !p["in_proj.weight"] || p["mix"] || p["q_proj.weight"] {
+		t.Errorf("mode within, shared_normalizer: expected Mamba-2 params without mix, found %v", p)
+	}
 }
 
 func TestIsAttentionLayer(t *testing.T) {
@@ -142,7 +149,6 @@ func TestBadConfig(t *testing.T) {
 		want  string
 	}{
 		{obj("mode", "both"), 0, "mode: "},
-		{obj("mode", "within", "combine", "shared_normalizer"), 0, "combine: \"shared_normalizer\" is not implemented yet"},
 		{obj("mode", "within", "combine", "max"), 0, "combine: "},
 		{obj("mode", "within", "window", 0), 0, "window: "},
 		{obj("attention_every", -1), 0, "attention_every: "},
