@@ -34,8 +34,9 @@
 // scalars, and other broadcast leaves run by run along a collapsed plan. So
 // an AdamW update or a gelu gradient reads each input once and writes one
 // result, and the values are bit for bit those of the unfused ops. A
-// reduction can end such a tree too: it evaluates the tree block by block as
-// it reads its input (a gradient's sum of products never lands in memory).
+// reduction or a softmax can end such a tree too: it evaluates the tree
+// block by block (row by row) as it reads its input, so a gradient's sum of
+// products or a masked, scaled attention score never lands in memory.
 // Movements that are not views (slices, pads, broadcasts, and transposes
 // that keep the last axis) and are read only by such steps get no buffer
 // either when their contiguous runs are long enough: the steps read the

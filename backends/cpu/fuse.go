@@ -244,11 +244,15 @@ func (c *compiler) isReduce(j int) bool {
 
 // canRead reports whether node j's step can compute a fused value of size
 // elements that j reads: j is elementwise (computed in a step of its own or
-// fused into another) with as many elements, or a reduction of it.
+// fused into another) with as many elements, a reduction of it, or a
+// softmax of it whose rows fit in a register.
 func (c *compiler) canRead(j, size int) bool {
 	vj := &c.p.vals[j]
-	if c.isReduce(j) {
+	switch c.g.Nodes[j].Op {
+	case graph.OpReduceSum, graph.OpReduceMax:
 		return vj.kind == kArena
+	case graph.OpSoftmax, graph.OpLogSoftmax:
+		return vj.kind == kArena && lastDim(vj) <= fuseBlock
 	}
 	return (vj.kind == kArena || vj.kind == kFused) && c.group[j] >= 0 && vj.size == size && c.fusible(j)
 }

@@ -5,6 +5,7 @@
 package cpu
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -365,5 +366,30 @@ func TestFusedMovements(t *testing.T) {
 			t.Errorf("%v: %v allocations per run", dt, n)
 		}
 		be.Close()
+	}
+}
+
+// TestFusedSoftmax: a masked, scaled score fused into softmax and
+// log-softmax rows; rows longer than a register are not fused.
+func TestFusedSoftmax(t *testing.T) {
+	for _, dt := range floats {
+		for _, cols := range []int{37, 300, fuseBlock + 5} {
+			b := graph.NewBuilder()
+			s := b.Input("s", dt, 3, 7, cols)
+			mask := b.Less(b.Iota(graph.I32, 1, 7, cols), b.Iota(graph.I32, 0, 7, cols))
+			score := b.Where(mask, b.Scalar(dt, math.Inf(-1)), b.MulScalar(s, 0.3))
+			b.Output("p", b.Softmax(score))
+			lscore := b.Add(s, b.Input("bias", dt, cols))
+			b.Output("lp", b.LogSoftmax(lscore))
+			g := mustBuild(t, b)
+			p := compileOn(t, g, 2)
+			if fused := kindOf(p, score) == kFused; fused != (cols <= fuseBlock) {
+				t.Errorf("%v cols %d: score fused %v", dt, cols, fused)
+			}
+			bind := bindAll(g, rand.New(rand.NewPCG(9, uint64(cols))), nil)
+			for _, th := range []int{1, 3} {
+				checkGraph(t, g, bind, th, 4)
+			}
+		}
 	}
 }

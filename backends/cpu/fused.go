@@ -73,20 +73,34 @@ func (c *compiler) rowStep(size, cols int, f func(r int)) func() error {
 
 func lastDim(v *value) int { return v.shape[len(v.shape)-1] }
 
+// buildSoftmax computes softmax or log-softmax rows. Its input may be a
+// fused tree (a masked, scaled score), evaluated one row at a time into a
+// register; rows are then at most fuseBlock long (see canRead).
 func buildSoftmax[T float](c *compiler, out, x *value, logarithm bool) func() error {
 	C := lastDim(x)
-	ds, xs := slotOf[T](out), slotOf[T](x)
+	if x.size == 0 || C == 0 {
+		return nil
+	}
+	ds := slotOf[T](out)
+	read, _ := inputReader[T](c, x)
 	k := rowKernelsFor[T]()
-	if logarithm {
-		return c.rowStep(x.size, C, func(r int) {
-			src, dst := xs.d[r*C:r*C+C], ds.d[r*C:r*C+C]
+	p := c.p
+	body := func(w, lo, hi int) {
+		sc := &p.scratch[w]
+		for r := lo; r < hi; r++ {
+			src, dst := read(sc, r*C, C), ds.d[r*C:r*C+C]
+			if !logarithm {
+				k.softmax(dst, src)
+				continue
+			}
 			l := k.lse(src)
 			for i, v := range src {
 				dst[i] = v - l
 			}
-		})
+		}
 	}
-	return c.rowStep(x.size, C, func(r int) { k.softmax(ds.d[r*C:r*C+C], xs.d[r*C:r*C+C]) })
+	pool, rows := p.b.pool, x.size/C
+	return func() error { pool.parallelForW(rows, grainFor(C), body); return nil }
 }
 
 // normRowF32 and normRow normalise one row in place of dst: layer norm when

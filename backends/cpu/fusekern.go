@@ -225,9 +225,17 @@ func (c *compiler) buildFused(root int) func() error {
 // in place or, when it is fused into the reduction, computed by its tree
 // block by block.
 func reduceStep[T elem](c *compiler, i int, op graph.Op, out, x *value, axes []int) func() error {
+	read, lim := inputReader[T](c, x)
+	return buildReduce[T](c, op, out, x, axes, read, lim)
+}
+
+// inputReader returns how a step reads its input x: in place, in pieces of
+// any length, or, when x is fused into the step, by evaluating its tree
+// into a register, in pieces of at most fuseBlock elements.
+func inputReader[T elem](c *compiler, x *value) (blockRead[T], int) {
 	r := x.root
 	if c.p.vals[r].kind != kFused {
-		return buildReduce[T](c, op, out, x, axes, directRead(slotOf[T](x)), math.MaxInt)
+		return directRead(slotOf[T](x)), math.MaxInt
 	}
 	fns, reg := c.fusedTree(r, true)
 	read := func(sc *fscratch, lo, n int) []T {
@@ -237,7 +245,7 @@ func reduceStep[T elem](c *compiler, i int, op graph.Op, out, x *value, axes []i
 		b := reg * fuseBlock
 		return regsOf[T](sc)[b : b+n]
 	}
-	return buildReduce[T](c, op, out, x, axes, read, fuseBlock)
+	return read, fuseBlock
 }
 
 // fsrc reads an operand of dtype T.
