@@ -1,0 +1,46 @@
+// Package checkpoint reads and writes model weights: safetensors files and
+// Hugging Face model folders (config.json plus model.safetensors, or
+// model.safetensors.index.json and its shards).
+//
+// Reading. Open memory-maps a file (read-only, shared; on platforms without
+// mmap the file is read into memory once) and validates its whole header
+// before returning: the 8-byte little-endian header length is at most
+// MaxHeaderSize and fits in the file; the header is well-formed JSON that
+// starts with '{' and names no key twice; "__metadata__" maps strings to
+// strings; every tensor has a known dtype, a shape of at most MaxRank
+// non-negative dimensions, and data_offsets [begin, end] inside the data
+// section whose length is exactly elements × element size; and the tensors
+// tile the data section with no overlap, gap or trailing bytes (the rules
+// the reference Rust implementation enforces). Element counts are computed
+// with overflow checks against the file's size, so no number written in a
+// header makes the reader allocate: parsing allocates in proportion to the
+// header's bytes, and converting a tensor allocates its output only (at
+// most twice the tensor's bytes, for F16/BF16 → f32).
+//
+// Tensor converts to the host tensors of sdk/graph: F32, F16, BF16 and F64
+// become f32 (F16 and BF16 exactly: BF16 is the upper half of a float32,
+// F16 is widened with subnormals, infinities and NaNs kept), I32 and I64
+// become i32 (an I64 outside the int32 range is an error). TensorAs gives
+// f64 instead; Raw gives the bytes in place for any dtype. Errors name the
+// file and the tensor and say what was expected and what was found.
+//
+// A mapped file must not be truncated by another process while open: the
+// kernel would stop the reader with SIGBUS. Checkpoints written by Write
+// are replaced by rename, never rewritten in place, so an open File keeps
+// the old contents.
+//
+// Writing. Write stores f32, f64 and i32 tensors under sorted names, data in
+// the same order, the header padded with spaces to a multiple of 8 bytes as
+// the Python library does. Every file (Write, and each file of SaveFolder)
+// is written atomically: a temporary file in the same folder, fsync,
+// rename, fsync of the folder; on error neither the file nor the temporary
+// file is left and an existing file is unchanged.
+//
+// Why our own reader. The format is a length, a JSON header and raw bytes;
+// the Go packages that read it are small, little used, and either read the
+// whole file into memory or do not check offsets, overlaps and sizes
+// against hostile headers. A parser that takes a []byte is small enough to
+// write carefully and to fuzz directly (FuzzOpen), which is what we rely on
+// for safety: the standard library's encoding/json does the JSON, and every
+// number from it is range-checked before use.
+package checkpoint
