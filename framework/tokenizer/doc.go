@@ -1,0 +1,32 @@
+// Package tokenizer turns text into token ids and back.
+//
+// Two kinds are provided:
+//
+//   - Bytes: one token per byte (ids 0..255) plus a separate end-of-sequence
+//     id 256, so VocabSize is 257. The extra id is used rather than byte 0
+//     because packing documents into training sequences separates them with
+//     EOS, and a separator must never be confused with a byte of the text:
+//     a NUL byte can occur in real data, id 256 cannot.
+//
+//   - LoadHF: a Hugging Face tokenizer.json whose model is byte-level BPE,
+//     as used by GPT-2, Phi and Llama-3. Supported: model.vocab; model.merges
+//     in both the "a b" string form and the ["a", "b"] list form;
+//     model.ignore_merges; added_tokens (matched by exact string before
+//     pre-tokenization, leftmost and then longest first); the ByteLevel
+//     pre-tokenizer with its GPT-2 split, or a Sequence of a Split with the
+//     GPT-2 or Llama-3 pattern (behavior Isolated) followed by ByteLevel
+//     without its own regex; the ByteLevel decoder. The split patterns use
+//     look-ahead, which Go's regexp lacks, so they are implemented by hand as
+//     small scanners (pretok.go) that give the same pieces as the regular
+//     expressions. Other model kinds (WordPiece, Unigram, WordLevel),
+//     non-byte-level pre-tokenizers, normalizers and unknown split patterns
+//     are rejected with an error naming the file and what was found.
+//
+// BPE results are cached per pre-tokenized piece, so encoding a large text
+// mostly costs the pre-tokenizer scan and map look-ups. A Tokenizer is safe
+// for concurrent use.
+//
+// Decode returns the raw bytes of the tokens concatenated; it does not
+// replace invalid UTF-8 (a byte-level id sequence may end in the middle of a
+// character). Decode(Encode(s)) == s for every string s.
+package tokenizer
