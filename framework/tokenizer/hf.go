@@ -347,7 +347,7 @@ func (t *bpe) Encode(text string) []int32 {
 			}
 			for _, a := range t.added {
 				if strings.HasPrefix(text[i:], a.text) {
-					ids = t.encodeChunk(ids, text[start:i], start == 0)
+					ids = t.encodeChunk(ids, text[start:i])
 					ids = append(ids, a.id)
 					start = i + len(a.text)
 					i = start - 1
@@ -356,10 +356,10 @@ func (t *bpe) Encode(text string) []int32 {
 			}
 		}
 	}
-	return t.encodeChunk(ids, text[start:], start == 0)
+	return t.encodeChunk(ids, text[start:])
 }
 
-func (t *bpe) encodeChunk(ids []int32, s string, first bool) []int32 {
+func (t *bpe) encodeChunk(ids []int32, s string) []int32 {
 	if s == "" {
 		return ids
 	}

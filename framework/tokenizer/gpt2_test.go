@@ -1,0 +1,200 @@
+package tokenizer
+
+import (
+	"encoding/json"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/tiktoken-go/tokenizer/codec"
+)
+
+// r50kTokens returns the bytes of every GPT-2 (r50k_base) token, by id.
+func r50kTokens(tb testing.TB) []string {
+	c := codec.NewR50kBase()
+	toks := make([]string, 50256)
+	for id := range toks {
+		s, err := c.Decode([]uint{uint(id)})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		toks[id] = s
+	}
+	return toks
+}
+
+// gpt2JSON builds a tokenizer.json for GPT-2 from tiktoken's ranks. The rank
+// of a token is its id; BPE by ranks merges the adjacent pair whose
+// concatenation has the lowest rank, so every split of a token into two tokens
+// is a merge, ranked by the token. Ties between two splits of one token are
+// ordered by the split point. ignore_merges mirrors tiktoken's look-up of the
+// whole piece before merging.
+func gpt2JSON(tb testing.TB, ignoreMerges bool) []byte {
+	toks := r50kTokens(tb)
+	rank := make(map[string]int, len(toks))
+	for id, s := range toks {
+		rank[s] = id
+	}
+	mapped := func(s string) string {
+		var sb strings.Builder
+		for i := 0; i < len(s); i++ {
+			sb.WriteRune(byteToRune[s[i]])
+		}
+		return sb.String()
+	}
+	vocab := make(map[string]int, len(toks))
+	var merges []string
+	for id, s := range toks {
+		vocab[mapped(s)] = id
+		for k := 1; k < len(s); k++ {
+			if _, ok := rank[s[:k]]; !ok {
+				continue
+			}
+			if _, ok := rank[s[k:]]; !ok {
+				continue
+			}
+			merges = append(merges, mapped(s[:k])+" "+mapped(s[k:]))
+		}
+	}
+	spec := map[string]any{
+		"version":    "1.0",
+		"normalizer": nil,
+		"added_tokens": []map[string]any{
+			{"id": 50256, "content": "<|endoftext|>", "special": true},
+		},
+		"pre_tokenizer": map[string]any{"type": "ByteLevel", "add_prefix_space": false, "use_regex": true},
+		"decoder":       map[string]any{"type": "ByteLevel"},
+		"model": map[string]any{
+			"type":          "BPE",
+			"vocab":         vocab,
+			"merges":        merges,
+			"ignore_merges": ignoreMerges,
+		},
+	}
+	out, err := json.Marshal(spec)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+var (
+	gpt2Once sync.Once
+	gpt2Tok  Tokenizer
+	gpt2Err  error
+)
+
+func loadGPT2(tb testing.TB) Tokenizer {
+	gpt2Once.Do(func() {
+		dir, err := os.MkdirTemp("", "gpt2tok")
+		if err != nil {
+			gpt2Err = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		p := filepath.Join(dir, "tokenizer.json")
+		if gpt2Err = os.WriteFile(p, gpt2JSON(tb, true), 0o644); gpt2Err != nil {
+			return
+		}
+		gpt2Tok, gpt2Err = LoadHF(p)
+	})
+	if gpt2Err != nil {
+		tb.Fatal(gpt2Err)
+	}
+	return gpt2Tok
+}
+
+// goSources returns valid UTF-8 .go files of the Go standard library, in path
+// order, until about limit bytes.
+func goSources(tb testing.TB, limit int) []string {
+	root := filepath.Join(runtime.GOROOT(), "src")
+	var paths []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".go") {
+			paths = append(paths, p)
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Skipf("Go sources not readable: %v", err)
+	}
+	sort.Strings(paths)
+	var out []string
+	total := 0
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil || !utf8.Valid(b) {
+			continue
+		}
+		out = append(out, string(b))
+		total += len(b)
+		if total >= limit {
+			break
+		}
+	}
+	if total < limit/2 {
+		tb.Skipf("only %d bytes of Go sources", total)
+	}
+	return out
+}
+
+func TestGPT2AgainstTiktoken(t *testing.T) {
+	tok := loadGPT2(t)
+	ref := codec.NewR50kBase()
+	// tiktoken-go encodes special tokens as ordinary text; the HF loader
+	// matches added tokens first.
+	if got, want := tok.Encode("<|endoftext|>a<|endoftext|><|endoftext|> b"), []int32{50256, 64, 50256, 50256, 275}; !slices.Equal(got, want) {
+		t.Errorf("special tokens: got %v, want %v", got, want)
+	}
+	texts := append([]string{multilingual}, goSources(t, 4<<20)...)
+	total, bad := 0, 0
+	for _, s := range texts {
+		want, _, err := ref.Encode(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := tok.Encode(s)
+		total += len(got)
+		w := make([]int32, len(want))
+		for i, id := range want {
+			w[i] = int32(id)
+		}
+		if !slices.Equal(got, w) {
+			bad++
+			if bad <= 3 {
+				i := 0
+				for i < len(got) && i < len(w) && got[i] == w[i] {
+					i++
+				}
+				t.Errorf("first difference at token %d: got %v, want %v (text near %q)",
+					i, got[i:min(i+8, len(got))], w[i:min(i+8, len(w))], tok.Decode(w[max(0, i-4):min(i+8, len(w))]))
+			}
+		}
+		if d := tok.Decode(got); d != s {
+			t.Errorf("round trip differs for text starting %q", s[:min(40, len(s))])
+		}
+	}
+	t.Logf("%d texts, %d tokens, %d differ", len(texts), total, bad)
+}
+
+func BenchmarkGPT2Encode(b *testing.B) {
+	tok := loadGPT2(b)
+	text := strings.Join(goSources(b, 4<<20), "")
+	n := len(tok.Encode(text)) // warm the cache once, as a long run would
+	b.SetBytes(int64(len(text)))
+	b.ResetTimer()
+	for b.Loop() {
+		tok.Encode(text)
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+}
