@@ -36,11 +36,12 @@
 // rename, fsync of the folder; on error neither the file nor the temporary
 // file is left and an existing file is unchanged.
 //
-// Why our own reader. The format is a length, a JSON header and raw bytes;
-// the Go packages that read it are small, little used, and either read the
-// whole file into memory or do not check offsets, overlaps and sizes
-// against hostile headers. A parser that takes a []byte is small enough to
-// write carefully and to fuzz directly (FuzzOpen), which is what we rely on
-// for safety: the standard library's encoding/json does the JSON, and every
-// number from it is range-checked before use.
+// Why our own reader. The format is a length, a JSON header and raw bytes.
+// The one Go package for it we know of (github.com/nlpodyssey/safetensors)
+// has no tagged release, and we need things a general package would not
+// give us together: a memory map, conversion straight into graph.Tensor,
+// and validation with errors worded for our users. The parser takes a
+// []byte, so it is fuzzed directly (FuzzOpen) with no disk in the loop;
+// JSON syntax is left to the standard library's encoding/json, and every
+// number taken from it is range-checked before it is used.
 package checkpoint
