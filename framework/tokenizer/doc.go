@@ -23,8 +23,12 @@
 //     are rejected with an error naming the file and what was found.
 //
 // BPE results are cached per pre-tokenized piece, so encoding a large text
-// mostly costs the pre-tokenizer scan and map look-ups. A Tokenizer is safe
-// for concurrent use.
+// mostly costs the pre-tokenizer scan and map look-ups. Pieces of 128 bytes
+// or more are merged with a heap of candidate pairs, so a long run of one
+// character costs n log n, not n². A Tokenizer is safe for concurrent use.
+//
+// EOS of a loaded tokenizer is the id of the first added token found among
+// <|endoftext|>, <|end_of_text|>, </s>, <eos> and <|im_end|>, or -1.
 //
 // Decode returns the raw bytes of the tokens concatenated; it does not
 // replace invalid UTF-8 (a byte-level id sequence may end in the middle of a

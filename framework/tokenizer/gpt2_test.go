@@ -198,3 +198,41 @@ func BenchmarkGPT2Encode(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
 }
+
+// TestLongPieces checks the heap BPE used for long pieces against tiktoken
+// and against the scan used for short ones.
+func TestLongPieces(t *testing.T) {
+	tok := loadGPT2(t)
+	b := tok.(*bpe)
+	ref := codec.NewR50kBase()
+	var texts []string
+	for _, unit := range []string{"=", "ab", "hello", "ü", "日本", "0123", " ", "\n", "-_", "aaaa"} {
+		for _, n := range []int{longPiece / len(unit), 300, 5000} {
+			texts = append(texts, strings.Repeat(unit, n))
+		}
+	}
+	texts = append(texts, strings.Repeat("Supercalifragilisticexpialidocious", 40))
+	for _, s := range texts {
+		want, _, err := ref.Encode(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := make([]int32, len(want))
+		for i, id := range want {
+			w[i] = int32(id)
+		}
+		if got := tok.Encode(s); !slices.Equal(got, w) {
+			t.Errorf("%q x %d: got %d tokens, want %d", s[:min(8, len(s))], len(s), len(got), len(w))
+		}
+		if len(s) < 2000 {
+			for i := 0; i < len(s); {
+				j := b.split(s, i)
+				piece := s[i:j]
+				if len(piece) >= longPiece && !slices.Equal(b.bpeHeap(piece), b.bpeScan(piece)) {
+					t.Errorf("heap and scan differ on %q", piece[:min(20, len(piece))])
+				}
+				i = j
+			}
+		}
+	}
+}

@@ -405,6 +405,13 @@ func (t *bpe) encodePiece(ids []int32, p string) []int32 {
 // bpe merges the bytes of p by rank: repeatedly the adjacent pair with the
 // lowest merge rank, leftmost first among equal ranks.
 func (t *bpe) bpe(p string) []int32 {
+	if len(p) >= longPiece {
+		return t.bpeHeap(p)
+	}
+	return t.bpeScan(p)
+}
+
+func (t *bpe) bpeScan(p string) []int32 {
 	var buf [64]int32
 	sym := buf[:0]
 	for i := 0; i < len(p); i++ {

@@ -68,6 +68,21 @@ TESTS = BASE + [
 ]
 
 
+# Characters mixed at random to exercise the split patterns' edge cases.
+POOL = list("aZé日ß'’sStTrReEvVlLmMdD019١½² \t\n\r.,!?-_=()\"#") + [
+    "\u00a0", "\u3000", "\u2028", "\u0085", "\u0301", "😀", "👍🏽", "ﬁ", "ǅ", "\x0b", "\x0c",
+]
+
+
+def random_texts(n):
+    rng = random.Random(99)
+    out = []
+    for _ in range(n):
+        k = rng.randint(1, 40)
+        out.append("".join(rng.choice(POOL) for _ in range(k)))
+    return out
+
+
 def train(pre, special, ignore_merges, vocab_size):
     tok = Tokenizer(models.BPE(ignore_merges=ignore_merges))
     tok.pre_tokenizer = pre
@@ -96,7 +111,7 @@ def dump(tok, out, name, merges_as_strings):
         json.dump(spec, f, ensure_ascii=False)
     # Reload the rewritten file so the encodings come from exactly what ships.
     tok = Tokenizer.from_file(path)
-    texts = TESTS + corpus()[:300:7]
+    texts = TESTS + corpus()[:300:7] + random_texts(600)
     cases = []
     for t in texts:
         enc = tok.encode(t, add_special_tokens=False)
