@@ -383,3 +383,23 @@ func TestLargeFileMapped(t *testing.T) {
 		t.Fatalf("opening and reading a 100 MB file allocated %d bytes on the heap", grow)
 	}
 }
+
+// TestWriteExactBytes checks Write's output byte for byte against the
+// format: compact JSON, names sorted, spaces to a multiple of 8, data in
+// name order, little-endian.
+func TestWriteExactBytes(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "x.safetensors")
+	err := Write(p, map[string]*graph.Tensor{
+		"b": graph.FromI32([]int32{-2}, 1),
+		"a": graph.FromF32([]float32{1, 2}, 1, 2),
+	}, map[string]string{"format": "pt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(p)
+	h := `{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[1,2],"data_offsets":[0,8]},"b":{"dtype":"I32","shape":[1],"data_offsets":[8,12]}}`
+	want := fileBytes(h, []byte{0, 0, 0x80, 0x3f, 0, 0, 0, 0x40, 0xfe, 0xff, 0xff, 0xff})
+	if !slices.Equal(got, want) {
+		t.Fatalf("got\n%q\nwant\n%q", got, want)
+	}
+}

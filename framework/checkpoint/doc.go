@@ -14,8 +14,9 @@
 // the reference Rust implementation enforces). Element counts are computed
 // with overflow checks against the file's size, so no number written in a
 // header makes the reader allocate: parsing allocates in proportion to the
-// header's bytes, and converting a tensor allocates its output only (at
-// most twice the tensor's bytes, for F16/BF16 → f32).
+// header's bytes (at most about 16 bytes per header byte, for headers made
+// of many tiny entries; tested against 24), and converting a tensor
+// allocates its output only (twice the tensor's bytes for F16/BF16 → f32).
 //
 // Tensor converts to the host tensors of sdk/graph: F32, F16, BF16 and F64
 // become f32 (F16 and BF16 exactly: BF16 is the upper half of a float32,

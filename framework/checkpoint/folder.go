@@ -62,7 +62,9 @@ func LoadFolder(dir string) (*Folder, error) {
 	}
 
 	single := filepath.Join(dir, WeightsName)
-	if _, err := os.Stat(single); err == nil {
+	if _, err := os.Stat(single); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	} else if err == nil {
 		f, err := Open(single)
 		if err != nil {
 			return nil, err

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"sort"
-	"strconv"
 )
 
 const (
@@ -91,17 +90,17 @@ func parse(data []byte, path string) (*parsed, error) {
 			return nil, fail("header names %q twice", key)
 		}
 		seen[key] = true
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, fail("header entry %q: %v", key, err)
-		}
 		if key == "__metadata__" {
-			if err := json.Unmarshal(raw, &p.metadata); err != nil || p.metadata == nil {
-				return nil, fail("__metadata__: expected an object of string values, found %s", clip(raw))
+			if err := dec.Decode(&p.metadata); err != nil || p.metadata == nil {
+				return nil, fail("__metadata__: expected an object of string values (%v)", err)
 			}
 			continue
 		}
-		info, err := parseEntry(key, raw, int64(len(body)))
+		var e rawEntry
+		if err := dec.Decode(&e); err != nil {
+			return nil, fail("tensor %q: expected {\"dtype\", \"shape\", \"data_offsets\"}: %v", key, err)
+		}
+		info, err := e.check(key, int64(len(body)))
 		if err != nil {
 			return nil, fail("tensor %q: %v", key, err)
 		}
@@ -138,17 +137,15 @@ func parse(data []byte, path string) (*parsed, error) {
 	return p, nil
 }
 
-// parseEntry validates one {"dtype", "shape", "data_offsets"} entry against
-// a data section of bodyLen bytes.
-func parseEntry(name string, raw json.RawMessage, bodyLen int64) (*TensorInfo, error) {
-	var e struct {
-		DType       *string  `json:"dtype"`
-		Shape       *[]int64 `json:"shape"`
-		DataOffsets *[]int64 `json:"data_offsets"`
-	}
-	if err := json.Unmarshal(raw, &e); err != nil {
-		return nil, fmt.Errorf("expected {\"dtype\", \"shape\", \"data_offsets\"}, found %s: %v", clip(raw), err)
-	}
+// rawEntry is one tensor's entry as decoded, before validation.
+type rawEntry struct {
+	DType       *string  `json:"dtype"`
+	Shape       *[]int64 `json:"shape"`
+	DataOffsets *[]int64 `json:"data_offsets"`
+}
+
+// check validates an entry against a data section of bodyLen bytes.
+func (e *rawEntry) check(name string, bodyLen int64) (*TensorInfo, error) {
 	switch {
 	case e.DType == nil:
 		return nil, fmt.Errorf("no dtype")
@@ -224,12 +221,4 @@ func jsonError(b []byte) error {
 		return fmt.Errorf("unexpected content")
 	}
 	return err
-}
-
-// clip shortens raw JSON for an error message.
-func clip(b []byte) string {
-	if len(b) > 80 {
-		return strconv.Quote(string(b[:80])) + "..."
-	}
-	return string(b)
 }
