@@ -156,7 +156,11 @@ func TestGPT2AgainstTiktoken(t *testing.T) {
 	if got, want := tok.Encode("<|endoftext|>a<|endoftext|><|endoftext|> b"), []int32{50256, 64, 50256, 50256, 275}; !slices.Equal(got, want) {
 		t.Errorf("special tokens: got %v, want %v", got, want)
 	}
-	texts := append([]string{multilingual}, goSources(t, 4<<20)...)
+	size := 4 << 20
+	if testing.Short() {
+		size = 1 << 20
+	}
+	texts := append([]string{multilingual}, goSources(t, size)...)
 	total, bad := 0, 0
 	for _, s := range texts {
 		want, _, err := ref.Encode(s)
@@ -235,4 +239,22 @@ func TestLongPieces(t *testing.T) {
 			}
 		}
 	}
+}
+
+// BenchmarkGPT2EncodeCold empties the piece cache before each pass.
+func BenchmarkGPT2EncodeCold(b *testing.B) {
+	tok := loadGPT2(b).(*bpe)
+	text := strings.Join(goSources(b, 4<<20), "")
+	n := len(tok.Encode(text))
+	b.SetBytes(int64(len(text)))
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		tok.mu.Lock()
+		clear(tok.cache)
+		tok.mu.Unlock()
+		b.StartTimer()
+		tok.Encode(text)
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
 }

@@ -168,3 +168,29 @@ const multilingual = "Hello, world! It's a test: we'll see; they've said I'm sur
 	"Code: func main() { x := a[i]+b*c // done }\n\tif (x != y) && z >= 0 { return \"ok\" }\n" +
 	"   trailing spaces   \n\n" +
 	"    "
+
+func TestConcurrentEncode(t *testing.T) {
+	tok, err := LoadHF(filepath.Join("testdata", "llama3_style.tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := tok.Encode(multilingual)
+	done := make(chan []int32)
+	for g := 0; g < 8; g++ {
+		go func() {
+			var last []int32
+			for i := 0; i < 20; i++ {
+				last = tok.Encode(multilingual)
+			}
+			done <- last
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if got := <-done; !slices.Equal(got, want) {
+			t.Fatal("concurrent Encode differs")
+		}
+	}
+	if tok.Decode(want) != multilingual {
+		t.Fatal("round trip")
+	}
+}
