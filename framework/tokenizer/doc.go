@@ -30,6 +30,11 @@
 // EOS of a loaded tokenizer is the id of the first added token found among
 // <|endoftext|>, <|end_of_text|>, </s>, <eos> and <|im_end|>, or -1.
 //
+// Not applied: post-processors (Encode adds no BOS or other template
+// tokens), and the lstrip, rstrip and single_word options of added tokens.
+// ByteLevel's add_prefix_space is applied to each stretch of text between
+// added tokens, but no fixture exercises it.
+//
 // Decode returns the raw bytes of the tokens concatenated; it does not
 // replace invalid UTF-8 (a byte-level id sequence may end in the middle of a
 // character). Decode(Encode(s)) == s for every string s.

@@ -215,8 +215,17 @@ func buildBPE(f *hfFile) (*bpe, error) {
 	}
 	maxID := int32(-1)
 	t.vocab = make(map[string]int32, len(vocab))
+	isAdded := map[string]bool{}
+	for _, a := range f.AddedTokens {
+		isAdded[a.Content] = true
+	}
 	for tok, id := range vocab {
 		raw, ok := unmapBytes(tok)
+		if !ok && isAdded[tok] {
+			// An added token listed in the vocabulary too; it is matched
+			// before pre-tokenization and never produced by merges.
+			continue
+		}
 		if !ok {
 			return nil, fmt.Errorf("model.vocab token %q is not byte-level (a character outside the byte-to-unicode table)", tok)
 		}

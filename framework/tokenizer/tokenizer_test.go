@@ -107,6 +107,7 @@ func TestHFErrors(t *testing.T) {
 		{"metaspace", `{"pre_tokenizer": {"type": "Metaspace"}, "model": {"type": "BPE", "vocab": {}, "merges": []}}`, `"Metaspace"`},
 		{"bytefallback", `{"pre_tokenizer": {"type": "Metaspace"}, "model": {"type": "BPE", "byte_fallback": true, "vocab": {}, "merges": []}}`, "byte_fallback"},
 		{"nonbyte", `{"pre_tokenizer": {"type": "ByteLevel"}, "model": {"type": "BPE", "vocab": {"▁a": 0}, "merges": []}}`, "not byte-level"},
+		{"addedNotInByteMap", `{"pre_tokenizer": {"type": "ByteLevel"}, "added_tokens": [{"id": 1, "content": "▁x"}], "model": {"type": "BPE", "vocab": {"▁x": 1, "▁y": 2}, "merges": []}}`, "not byte-level"},
 		{"regex", `{"pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "\\w+"}, "behavior": "Isolated", "invert": false}, {"type": "ByteLevel", "use_regex": false}]}, "model": {"type": "BPE", "vocab": {}, "merges": []}}`, "unsupported Split regex"},
 	}
 	for _, c := range cases {
