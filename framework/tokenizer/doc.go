@@ -33,7 +33,7 @@
 // Not applied: post-processors (Encode adds no BOS or other template
 // tokens), and the lstrip, rstrip and single_word options of added tokens.
 // ByteLevel's add_prefix_space is applied to each stretch of text between
-// added tokens, but no fixture exercises it.
+// added tokens that does not start with a space, as the library does.
 //
 // Decode returns the raw bytes of the tokens concatenated; it does not
 // replace invalid UTF-8 (a byte-level id sequence may end in the middle of a

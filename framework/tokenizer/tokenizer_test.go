@@ -36,7 +36,7 @@ type fixtureCase struct {
 }
 
 func TestHFFixtures(t *testing.T) {
-	for _, name := range []string{"gpt2_style", "llama3_style"} {
+	for _, name := range []string{"gpt2_style", "gpt2_prefix_style", "llama3_style"} {
 		t.Run(name, func(t *testing.T) {
 			tok, err := LoadHF(filepath.Join("testdata", name+".tokenizer.json"))
 			if err != nil {
@@ -60,7 +60,8 @@ func TestHFFixtures(t *testing.T) {
 				if !slices.Equal(got, c.IDs) {
 					t.Errorf("Encode(%q)\n got %v\nwant %v", c.Text, got, c.IDs)
 				}
-				if d := tok.Decode(c.IDs); d != c.Text {
+				// With add_prefix_space the decoding keeps the added space.
+				if d := tok.Decode(c.IDs); d != c.Text && name != "gpt2_prefix_style" {
 					t.Errorf("Decode(ids of %q) = %q", c.Text, d)
 				}
 				if d := tok.Decode(c.IDs); d != c.Decoded {

@@ -6,6 +6,7 @@ and the library's encodings of a set of test strings.
 
   gpt2_style: ByteLevel pre-tokenizer with its built-in GPT-2 regex,
               merges written in the "a b" string form.
+  gpt2_prefix_style: the same model with add_prefix_space=True.
   llama3_style: Split(Llama-3 regex, isolated) + ByteLevel(use_regex=False),
               BPE with ignore_merges, merges in the [a, b] list form,
               several added special tokens.
@@ -125,6 +126,8 @@ def main():
     os.makedirs(out, exist_ok=True)
     gpt2 = train(pre_tokenizers.ByteLevel(add_prefix_space=False), ["<|endoftext|>"], False, 1200)
     dump(gpt2, out, "gpt2_style", True)
+    gpt2.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+    dump(gpt2, out, "gpt2_prefix_style", True)
     llama = train(
         pre_tokenizers.Sequence(
             [
