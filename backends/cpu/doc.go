@@ -60,7 +60,10 @@
 // compiled on it. Kernels read them in place; updates are written in place
 // after every node has run, and an update whose value lives in another
 // updated tensor is staged first, so every update reads the values from
-// before any was written. An output that would alias a resident or constant
+// before any was written. An update computed by an elementwise step after
+// every other read of its target, with no fallible step (gather, scatter,
+// cross-entropy) after it, is instead computed straight into the target
+// (AdamW's parameters and moments), which nothing can observe. An output that would alias a resident or constant
 // buffer is copied into the arena instead.
 //
 // # Worker pool

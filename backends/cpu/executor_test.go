@@ -498,3 +498,64 @@ func TestDedupe(t *testing.T) {
 		checkGraph(t, g, bind, th, 40)
 	}
 }
+
+// TestInPlaceUpdates: an update computed elementwise after the last other
+// read of its target is written straight into the target (no final copy);
+// one whose target is read later, or is an output, or that a fallible step
+// follows, is not; all give the reference's values, and a failed run
+// writes no update.
+func TestInPlaceUpdates(t *testing.T) {
+	b := graph.NewBuilder()
+	x := b.Input("x", graph.F32, 6, 5)
+	ids := b.Input("ids", graph.I32, 3)
+	w := b.Param("w", graph.F32, 6, 5)     // in place
+	m := b.State("m", graph.F32, 6, 5)     // in place, read by w's update
+	late := b.Param("late", graph.F32, 5)  // read after its update value
+	out := b.Param("out", graph.F32, 6, 5) // an output too
+	emb := b.Param("emb", graph.F32, 4, 5) // a gather follows its update
+	b.Update(emb, b.MulScalar(emb, 2))
+	b.Output("g", b.Gather(emb, ids))
+	m2 := b.Add(b.MulScalar(m, 0.9), x)
+	b.Update(m, m2)
+	b.Update(w, b.Sub(w, b.MulScalar(b.Mul(m2, w), 0.1)))
+	lv := b.AddScalar(late, 1)
+	b.Update(late, lv)
+	b.Output("after", b.Mul(b.Reshape(b.ReduceSum(x, 0), 5), late))
+	b.Update(out, b.Neg(out))
+	b.Output("out", out)
+	g := mustBuild(t, b)
+	p, err := New(Options{}).Compile(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"w": true, "m": true, "late": false, "out": false, "emb": false}
+	for _, u := range g.Updates {
+		name := g.Nodes[u.Target].Name
+		if got := p.vals[u.Value].root == int(u.Target); got != want[name] {
+			t.Errorf("update of %s in place: %v, want %v", name, got, want[name])
+		}
+	}
+	bind := bindAll(g, rand.New(rand.NewPCG(10, 10)), func(name string, t graph.Type, r *rand.Rand) *graph.Tensor {
+		if name == "ids" {
+			return uniform(t, r, 0, 4)
+		}
+		return nil
+	})
+	for _, th := range []int{1, 3} {
+		checkGraph(t, g, bind, th, 10)
+	}
+	// A bad id fails the run before any update is written.
+	be := New(Options{})
+	in := load(t, be, g, bind)
+	p, _ = be.Compile(g)
+	in["ids"] = graph.FromI32([]int32{0, 9, 1}, 3)
+	if _, err := p.Run(in); err == nil {
+		t.Fatal("no error for a bad id")
+	}
+	for _, name := range []string{"w", "m", "late", "out", "emb"} {
+		got, _ := be.Tensor(name)
+		if err := compareTensors(got, bind[name], 0); err != nil {
+			t.Errorf("%s changed by a failed run: %v", name, err)
+		}
+	}
+}

@@ -160,8 +160,8 @@ func TestFusedAdamW(t *testing.T) {
 		b.Update(m, m2)
 		b.Update(v, v2)
 		g := mustBuild(t, b)
-		if pr := compileOn(t, g, 2); len(pr.steps) != 3 {
-			t.Errorf("%v: %d steps, want 3 (m, v, p)", dt, len(pr.steps))
+		if pr := compileOn(t, g, 2); len(pr.steps) != 3 || len(pr.updates) != 0 {
+			t.Errorf("%v: %d steps, want 3 (m, v, p); %d update copies, want 0 (in place)", dt, len(pr.steps), len(pr.updates))
 		}
 		bind := bindAll(g, rand.New(rand.NewPCG(4, uint64(dt))), func(name string, t graph.Type, r *rand.Rand) *graph.Tensor {
 			switch name {

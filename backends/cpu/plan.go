@@ -19,6 +19,7 @@ type compiler struct {
 	p *Program
 	n int // number of nodes
 
+	inPlace   []bool        // update values computed straight into their target
 	group     []int         // the node whose step computes each value (fuse.go)
 	recompute map[int][]int // values computed (or read in place) by several steps: those steps
 	virtual   []bool        // movements that fused steps read in place
@@ -38,6 +39,7 @@ func (c *compiler) compile() error {
 	live := c.liveness()
 	c.classify(live)
 	c.fuse()
+	c.inPlaceUpdates()
 	c.extras()
 	if err := c.allocate(); err != nil {
 		return err
@@ -45,7 +47,7 @@ func (c *compiler) compile() error {
 	c.bindings(live)
 	for i := range g.Nodes {
 		v := &p.vals[i]
-		if v.kind != kArena || g.Nodes[i].Op == graph.OpInput {
+		if (v.kind != kArena && !c.inPlace[i]) || g.Nodes[i].Op == graph.OpInput {
 			continue
 		}
 		var run func() error
@@ -231,6 +233,77 @@ func (c *compiler) classify(live []bool) {
 	}
 }
 
+// inPlaceUpdates lets the step computing an update's value write it
+// straight into the target's buffer, instead of into the arena and then
+// copied at the end of the run, when that is invisible: the value is
+// computed by an elementwise step (which reads element k of its inputs
+// before writing element k of its result), every other read of the target
+// happens earlier (and none at the end: the target is no output and no
+// other update's value), that step reads the target only at the same flat
+// index (in place of a leaf of its size, not through a movement), and no
+// step that can fail (a gather, a scatter or a cross-entropy with a bad id
+// or label) runs after it, so a failed run still writes no update. AdamW's
+// parameter and moment updates all qualify.
+func (c *compiler) inPlaceUpdates() {
+	g, p := c.g, c.p
+	c.inPlace = make([]bool, c.n)
+	final := c.n + 1
+	lastRead := make([]int, c.n) // per buffer (root), the last time it is read
+	lastFallible := -1
+	for j := range g.Nodes {
+		k := p.vals[j].kind
+		if k == kDead || k == kView || p.vals[j].root != j {
+			continue
+		}
+		switch g.Nodes[j].Op {
+		case graph.OpGather, graph.OpScatterAdd, graph.OpCrossEntropy:
+			lastFallible = j
+		}
+		for _, in := range g.Nodes[j].Inputs {
+			r := p.vals[in].root
+			for _, t := range c.readTimes(j) {
+				lastRead[r] = max(lastRead[r], t)
+			}
+		}
+	}
+	for _, o := range g.Outputs {
+		lastRead[p.vals[o.Value].root] = final
+	}
+	for _, u := range g.Updates {
+		lastRead[p.vals[u.Value].root] = final
+	}
+	for _, u := range g.Updates {
+		v, t := int(u.Value), int(u.Target)
+		vv := &p.vals[v]
+		if vv.kind != kArena || vv.root != v || !c.fusible(v) || v <= lastFallible || lastRead[t] > v {
+			continue
+		}
+		// Every read of t at time v must be a leaf of the step's size: a
+		// node of the step reading t (or a full view of it) directly.
+		ok := true
+		for j := range g.Nodes {
+			k := p.vals[j].kind
+			if k == kDead || k == kView || p.vals[j].root != j || !slices.Contains(c.readTimes(j), v) {
+				continue
+			}
+			for _, in := range g.Nodes[j].Inputs {
+				if p.vals[in].root == t && (c.virtual[j] || !c.fusible(j) || p.vals[in].size != vv.size || p.vals[j].size != vv.size) {
+					ok = false
+				}
+			}
+		}
+		if !ok {
+			continue
+		}
+		c.inPlace[v] = true
+		for i := range p.vals {
+			if p.vals[i].root == v {
+				p.vals[i].kind, p.vals[i].root = kView, t
+			}
+		}
+	}
+}
+
 // rootKind is the kind of the buffer that v lives in.
 func (c *compiler) rootKind(v int) valKind { return c.p.vals[c.p.vals[v].root].kind }
 
@@ -315,7 +388,7 @@ func (c *compiler) allocate() error {
 	}
 	for i := range g.Nodes {
 		v := &p.vals[i]
-		if v.kind == kDead || v.kind == kView || v.root != i {
+		if (v.kind == kDead || v.kind == kView || v.root != i) && !c.inPlace[i] {
 			continue
 		}
 		// A fused node's inputs are read when the steps computing it run.
