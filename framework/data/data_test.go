@@ -11,7 +11,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"github.com/mohawk-distill/mohawk/framework/tokenizer"
 )
+
+// The project's tokenizers satisfy this package's interface.
+var _ Tokenizer = tokenizer.Bytes()
 
 // byteTok is a byte-level tokenizer: id b for byte b plus off, EOS after them.
 type byteTok struct{ off int32 }
@@ -413,7 +419,8 @@ func TestGoRoot(t *testing.T) {
 		st, _ := os.Stat(f)
 		total += st.Size()
 	}
-	tk, err := Build([]Source{s}, byteTok{}, Options{CacheDir: t.TempDir(), Progress: -1})
+	tok := tokenizer.Bytes()
+	tk, err := Build([]Source{s}, tok, Options{CacheDir: t.TempDir(), TokenizerID: "bytes", Progress: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -425,7 +432,7 @@ func TestGoRoot(t *testing.T) {
 	first, _ := os.ReadFile(files[0])
 	buf := make([]int32, len(first)+1)
 	tk.Read(buf, 0)
-	if (byteTok{}).Decode(buf[:len(first)]) != string(first) || buf[len(first)] != 256 {
+	if tok.Decode(buf[:len(first)]) != string(first) || buf[len(first)] != tok.EOS() {
 		t.Fatal("first file does not round-trip")
 	}
 	train, val, err := Split(tk, 512, 0.05, 0)
@@ -433,4 +440,44 @@ func TestGoRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%d files, %d tokens, %d train and %d validation sequences", len(files), tk.Len(), train.Len(), val.Len())
+}
+
+// recTok records the pieces it is given.
+type recTok struct {
+	byteTok
+	pieces *[]string
+}
+
+func (r recTok) Encode(s string) []int32 {
+	*r.pieces = append(*r.pieces, s)
+	return r.byteTok.Encode(s)
+}
+
+// TestLongLinePieces checks that a line longer than a piece is cut on UTF-8
+// boundaries and still round-trips.
+func TestLongLinePieces(t *testing.T) {
+	dir := t.TempDir()
+	text := strings.Repeat("aé€😀", chunkSize/5) + "\n" + strings.Repeat("line\n", chunkSize/4)
+	write(t, filepath.Join(dir, "l.txt"), text)
+	var pieces []string
+	tk, err := Build([]Source{Text(filepath.Join(dir, "l.txt"))}, recTok{pieces: &pieces}, Options{CacheDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tk.Close()
+	if len(pieces) < 3 {
+		t.Fatalf("%d pieces", len(pieces))
+	}
+	for i, p := range pieces {
+		if !utf8.ValidString(p) {
+			t.Fatalf("piece %d is not valid UTF-8", i)
+		}
+	}
+	if strings.Join(pieces, "") != text {
+		t.Fatal("pieces do not join to the file")
+	}
+	ids := all(tk)
+	if (byteTok{}).Decode(ids[:len(ids)-1]) != text || ids[len(ids)-1] != 256 {
+		t.Fatal("round trip")
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Kind says how a source's files are split into documents.
@@ -197,10 +198,23 @@ func (s Source) forEachChunk(file string, fn func(piece string, end bool) error,
 		}
 		progress(int64(len(line)))
 		if len(buf) >= chunkSize {
-			if err := fn(string(buf), false); err != nil {
+			// Cut after a newline, or else before an incomplete UTF-8
+			// sequence at the end, which is carried into the next piece.
+			cut := len(buf)
+			if buf[cut-1] != '\n' {
+				for k := cut - 1; k >= 0 && k >= cut-utf8.UTFMax; k-- {
+					if utf8.RuneStart(buf[k]) {
+						if !utf8.FullRune(buf[k:]) {
+							cut = k
+						}
+						break
+					}
+				}
+			}
+			if err := fn(string(buf[:cut]), false); err != nil {
 				return err
 			}
-			buf = buf[:0]
+			buf = append(buf[:0], buf[cut:]...)
 		}
 	}
 }
