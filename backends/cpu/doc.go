@@ -42,7 +42,10 @@
 // either when their contiguous runs are long enough: the steps read the
 // source through the composed offsets and strides, zero where a pad's
 // bounds say so, so a convolution's shifted slices of a padded input and
-// the gradient of a split (a sum of pads) are never copied.
+// the gradient of a split (a sum of pads) are never copied. An elementwise
+// tree read only through such a slice, pad or transpose, by one step, is
+// evaluated there too, piece by piece at the positions the movement reads
+// (a convolution's gradient: a sum of shifted pads of products).
 //
 // # Arena
 //

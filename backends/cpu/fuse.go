@@ -135,12 +135,15 @@ func (c *compiler) fuse() {
 		ok := !pinned[i] && v.kind == kArena && v.size > 0 && len(rs) > 0 && c.fusible(i)
 		steps = steps[:0]
 		for _, j := range rs {
-			if !c.canRead(j, v.size) {
+			js, can := c.readerSteps(j, v.size, readers)
+			if !can {
 				ok = false
 				break
 			}
-			if !slices.Contains(steps, c.group[j]) {
-				steps = append(steps, c.group[j])
+			for _, s := range js {
+				if !slices.Contains(steps, s) {
+					steps = append(steps, s)
+				}
 			}
 		}
 		if ok && len(steps) > 1 {
@@ -255,6 +258,40 @@ func (c *compiler) canRead(j, size int) bool {
 		return vj.kind == kArena && lastDim(vj) <= fuseBlock
 	}
 	return (vj.kind == kArena || vj.kind == kFused) && c.group[j] >= 0 && vj.size == size && c.fusible(j)
+}
+
+// readerSteps returns the steps in which node j reads a fused value of size
+// elements: j's own step when canRead, or the one step reading movement j
+// in place when j is a slice, pad or transpose read contiguously and
+// without broadcasting (the value is then evaluated under the movement,
+// piece by piece, at the positions the movement reads).
+func (c *compiler) readerSteps(j, size int, readers [][]int) ([]int, bool) {
+	if !c.virtual[j] {
+		if !c.canRead(j, size) {
+			return nil, false
+		}
+		return []int{c.group[j]}, true
+	}
+	switch c.g.Nodes[j].Op {
+	case graph.OpSlice, graph.OpPad, graph.OpTranspose:
+	default:
+		return nil, false
+	}
+	vj := &c.p.vals[j]
+	if len(c.recompute[j]) != 1 {
+		return nil, false
+	}
+	for _, k := range readers[j] {
+		if c.virtual[k] || c.p.vals[k].size != vj.size {
+			return nil, false
+		}
+	}
+	m := c.moveOf(j)
+	pl := newBPlan(m.shape, [][]int{strides(m.shape), m.str}, [][]int{nil, m.lo}, [][]int{nil, m.hi}, []int{0, 0})
+	if pl.innerStride(1) != 1 {
+		return nil, false
+	}
+	return c.recompute[j], true
 }
 
 // readTimes returns the times (node indices) at which the inputs of node i

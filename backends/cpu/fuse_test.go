@@ -302,13 +302,14 @@ func TestFusedMovements(t *testing.T) {
 		taps := b.Param("taps", dt, 70, 4)
 
 		// A causal convolution and its input gradient: slices of a pad, and
-		// a sum of shifted pads.
+		// a sum of shifted pads of products (computed under the pads).
 		xp := b.Pad(x, []int{0, 3, 0}, []int{0, 0, 0})
-		var conv, back graph.Value
+		var conv, back, under graph.Value
 		for j := 0; j < 4; j++ {
 			tap := b.Reshape(b.SliceAxis(taps, 1, j, j+1), 70)
 			term := b.Mul(b.SliceAxis(xp, 1, j, j+50), tap)
-			pad := b.Pad(b.Mul(g, tap), []int{0, j, 0}, []int{0, 3 - j, 0})
+			under = b.Mul(g, tap)
+			pad := b.Pad(under, []int{0, j, 0}, []int{0, 3 - j, 0})
 			if j == 0 {
 				conv, back = term, pad
 			} else {
@@ -345,10 +346,22 @@ func TestFusedMovements(t *testing.T) {
 		empty := b.SliceAxis(b.Pad(x, []int{0, 10, 0}, []int{0, 0, 0}), 1, 2, 52)
 		b.Output("empty", b.Add(b.SliceAxis(b.Pad(x, []int{0, 60, 0}, []int{0, 0, 0}), 1, 0, 50), b.Mul(empty, g)))
 
+		// Fused trees under movements: a slice of a product read by a
+		// binary op, a transpose of a sum read by a unary op, a pad of a
+		// comparison read as a Where condition.
+		ex := b.Exp(b.Mul(x, g))
+		b.Output("sub-slice", b.Add(b.SliceAxis(ex, 1, 5, 45), b.SliceAxis(g, 1, 0, 40)))
+		tsum := b.Transpose(b.Reshape(b.Add(x, g), 3, 5, 10, 70), 0, 2, 1, 3)
+		b.Output("sub-transpose", b.Sigmoid(tsum))
+		cnd := b.Pad(b.Less(b.SliceAxis(x, 1, 0, 40), b.SliceAxis(g, 1, 0, 40)), []int{0, 10, 0}, []int{0, 0, 0})
+		b.Output("sub-where", b.Where(cnd, x, b.Neg(g)))
+
 		gr := mustBuild(t, b)
 		var err error
 		p := compileOn(t, gr, 2)
-		for _, v := range []graph.Value{xp, tr, col} {
+		sum := gr.Nodes[gr.Nodes[tsum].Inputs[0]].Inputs[0] // under the reshape
+		less := gr.Nodes[cnd].Inputs[0]
+		for _, v := range []graph.Value{xp, tr, col, under, ex, sum, less} {
 			if kindOf(p, v) != kFused {
 				t.Errorf("%v: %v is not read in place", dt, gr.Nodes[v].Op)
 			}

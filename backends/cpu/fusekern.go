@@ -47,7 +47,8 @@ func dtIndex(dt graph.DType) int {
 type fArg struct {
 	reg  int // register (virtual while planning); -1 for a leaf
 	leaf *value
-	zero bool // a movement read entirely in its zero padding
+	zero bool      // a movement read entirely in its zero padding
+	sub  *fusePlan // a movement of a fused value: its tree, run per piece
 }
 
 // fInstr computes one node of the group for one block, or (node < 0)
@@ -69,7 +70,10 @@ type fInstr struct {
 type fusePlan struct {
 	c      *compiler
 	root   int
-	toReg  bool // the root's value goes to a register, not to its buffer
+	toReg  bool        // the root's value goes to a register, not to its buffer
+	subs   []*fusePlan // trees evaluated under movements, at their positions
+	base   [3]int      // first register per dtype (sub-plans follow the plan's)
+	fns    []blockFunc
 	instrs []fInstr
 	regOf  map[int]int   // fused node -> virtual register
 	vdt    []graph.DType // dtype of each virtual register
@@ -100,6 +104,15 @@ func (f *fusePlan) node(i int) int {
 		switch {
 		case c.virtual[r]:
 			m, zero := c.moveOf(r).in(shape)
+			var sub *fusePlan
+			if !zero && p.vals[m.src.root].kind == kFused {
+				// The movement reads a fused value: evaluate its tree at the
+				// positions read (see readerSteps).
+				sub = &fusePlan{c: c, root: m.src.root, toReg: true, regOf: map[int]int{}}
+				sub.node(sub.root)
+				sub.assign()
+				f.subs = append(f.subs, sub)
+			}
 			switch {
 			case zero:
 				args[k], st = fArg{reg: -1, zero: true}, make([]int, len(shape))
@@ -107,10 +120,10 @@ func (f *fusePlan) node(i int) int {
 				// Unary kernels take contiguous input: gather it first.
 				g := f.newReg(m.src.dt)
 				plan := newBPlan(shape, [][]int{flat, m.str}, [][]int{nil, m.lo}, [][]int{nil, m.hi}, []int{0, m.base})
-				f.instrs = append(f.instrs, fInstr{node: -1, dt: m.src.dt, dst: g, args: []fArg{{reg: -1, leaf: m.src}}, plan: plan})
+				f.instrs = append(f.instrs, fInstr{node: -1, dt: m.src.dt, dst: g, args: []fArg{{reg: -1, leaf: m.src, sub: sub}}, plan: plan})
 				args[k] = fArg{reg: g}
 			default:
-				args[k], st, base, walk = fArg{reg: -1, leaf: m.src}, m.str, m.base, true
+				args[k], st, base, walk = fArg{reg: -1, leaf: m.src, sub: sub}, m.str, m.base, true
 				if m.bounded() {
 					lo, hi = m.lo, m.hi
 				}
@@ -190,15 +203,46 @@ func (c *compiler) fusedTree(root int, toReg bool) (fns []blockFunc, reg int) {
 	f := &fusePlan{c: c, root: root, toReg: toReg, regOf: map[int]int{}}
 	f.node(root)
 	f.assign()
-	for d, n := range f.nregs {
+	// Sub-plans get registers after the plan's (and each other's): a
+	// sub-plan's result lives while the instruction reading it runs.
+	next := f.nregs
+	var place func(q *fusePlan)
+	place = func(q *fusePlan) {
+		for _, s := range q.subs {
+			s.base = next
+			for d := range next {
+				next[d] += s.nregs[d]
+			}
+			place(s)
+		}
+	}
+	place(f)
+	for d, n := range next {
 		c.fregs[d] = max(c.fregs[d], n)
 	}
-	out := &c.p.vals[root]
-	fns = make([]blockFunc, len(f.instrs))
-	for k := range f.instrs {
-		fns[k] = c.fusedInstr(&f.instrs[k], out)
+	c.instantiate(f)
+	return f.fns, f.result()
+}
+
+// result is the register holding a toReg plan's value, -1 otherwise.
+func (f *fusePlan) result() int {
+	in := &f.instrs[len(f.instrs)-1]
+	if in.dst < 0 {
+		return -1
 	}
-	return fns, f.instrs[len(f.instrs)-1].dst
+	return in.dst + f.base[dtIndex(in.dt)]
+}
+
+// instantiate builds the kernels of f's instructions (sub-plans first).
+func (c *compiler) instantiate(f *fusePlan) {
+	for _, s := range f.subs {
+		c.instantiate(s)
+	}
+	out := &c.p.vals[f.root]
+	f.fns = make([]blockFunc, len(f.instrs))
+	for k := range f.instrs {
+		f.fns[k] = c.fusedInstr(&f.instrs[k], out, f.base)
+	}
 }
 
 // buildFused returns the step of the elementwise group rooted at node root.
@@ -253,14 +297,30 @@ type fsrc[T elem] struct {
 	reg    int
 	s      *slot[T] // leaf; nil for a register
 	scalar bool     // a leaf of one element
+	sub    []blockFunc
+	subReg int // the register that sub leaves its value in
 }
 
-func srcOf[T elem](a fArg) fsrc[T] {
+// dtIndexOf is dtIndex of T.
+func dtIndexOf[T elem]() int {
+	var z T
+	switch any(z).(type) {
+	case float32:
+		return 0
+	case float64:
+		return 1
+	}
+	return 2
+}
+
+func srcOf[T elem](a fArg, base [3]int) fsrc[T] {
 	switch {
 	case a.reg >= 0:
-		return fsrc[T]{reg: a.reg}
+		return fsrc[T]{reg: a.reg + base[dtIndexOf[T]()]}
 	case a.zero:
 		return fsrc[T]{reg: -1, s: &slot[T]{d: []T{0}}, scalar: true}
+	case a.sub != nil:
+		return fsrc[T]{reg: -1, s: &slot[T]{}, sub: a.sub.fns, subReg: a.sub.result()}
 	}
 	return fsrc[T]{reg: -1, s: slotOf[T](a.leaf), scalar: a.leaf.size == 1}
 }
@@ -288,15 +348,33 @@ func (o *fsrc[T]) data(sc *fscratch, lo, n int) ([]T, int) {
 	return regsOf[T](sc)[b : b+n], lo
 }
 
+// at returns the data, offset and stride of a piece of m elements that the
+// plan reads at offset off with stride st: for an operand under a
+// movement, its tree is first evaluated there (st is 1, or 0 for one
+// element read throughout).
+func (o *fsrc[T]) at(sc *fscratch, d []T, off, st, m int) ([]T, int, int) {
+	if o.sub == nil {
+		return d, off, st
+	}
+	if st == 0 {
+		m = 1
+	}
+	for _, fn := range o.sub {
+		fn(sc, off, m)
+	}
+	b := o.subReg * fuseBlock
+	return regsOf[T](sc)[b : b+m], 0, st
+}
+
 // fdst is where an instruction writes: a register, or the output value.
 type fdst[T elem] struct {
 	reg int
 	s   *slot[T]
 }
 
-func dstOf[T elem](r int, out *value) fdst[T] {
+func dstOf[T elem](r int, out *value, base [3]int) fdst[T] {
 	if r >= 0 {
-		return fdst[T]{reg: r}
+		return fdst[T]{reg: r + base[dtIndexOf[T]()]}
 	}
 	return fdst[T]{reg: -1, s: slotOf[T](out)}
 }
@@ -310,12 +388,12 @@ func (o *fdst[T]) get(sc *fscratch, lo, n int) []T {
 }
 
 // fusedInstr instantiates the kernel of one instruction.
-func (c *compiler) fusedInstr(in *fInstr, out *value) blockFunc {
+func (c *compiler) fusedInstr(in *fInstr, out *value, base [3]int) blockFunc {
 	if in.node < 0 {
 		return byDT(in.dt,
-			func() blockFunc { return fusedGather[float32](in, out) },
-			func() blockFunc { return fusedGather[float64](in, out) },
-			func() blockFunc { return fusedGather[int32](in, out) })
+			func() blockFunc { return fusedGather[float32](in, out, base) },
+			func() blockFunc { return fusedGather[float64](in, out, base) },
+			func() blockFunc { return fusedGather[int32](in, out, base) })
 	}
 	n := &c.g.Nodes[in.node]
 	op := n.Op
@@ -323,25 +401,25 @@ func (c *compiler) fusedInstr(in *fInstr, out *value) blockFunc {
 	case op == graph.OpCast:
 		src := c.p.vals[n.Inputs[0]].dt
 		return byDT(src,
-			func() blockFunc { return castFrom[float32](in, out) },
-			func() blockFunc { return castFrom[float64](in, out) },
-			func() blockFunc { return castFrom[int32](in, out) })
+			func() blockFunc { return castFrom[float32](in, out, base) },
+			func() blockFunc { return castFrom[float64](in, out, base) },
+			func() blockFunc { return castFrom[int32](in, out, base) })
 	case op.IsUnary():
 		return byDT(in.dt,
-			func() blockFunc { return fusedUnary[float32](op, in, out) },
-			func() blockFunc { return fusedUnary[float64](op, in, out) },
-			func() blockFunc { return fusedUnary[int32](op, in, out) })
+			func() blockFunc { return fusedUnary[float32](op, in, out, base) },
+			func() blockFunc { return fusedUnary[float64](op, in, out, base) },
+			func() blockFunc { return fusedUnary[int32](op, in, out, base) })
 	case op.IsBinary():
 		return byDT(in.dt,
-			func() blockFunc { return fusedBinary[float32](op, in, out) },
-			func() blockFunc { return fusedBinary[float64](op, in, out) },
-			func() blockFunc { return fusedBinary[int32](op, in, out) })
+			func() blockFunc { return fusedBinary[float32](op, in, out, base) },
+			func() blockFunc { return fusedBinary[float64](op, in, out, base) },
+			func() blockFunc { return fusedBinary[int32](op, in, out, base) })
 	}
 	cond := c.p.vals[n.Inputs[0]].dt
 	return byDT(cond,
-		func() blockFunc { return whereCond[float32](in, out) },
-		func() blockFunc { return whereCond[float64](in, out) },
-		func() blockFunc { return whereCond[int32](in, out) })
+		func() blockFunc { return whereCond[float32](in, out, base) },
+		func() blockFunc { return whereCond[float64](in, out, base) },
+		func() blockFunc { return whereCond[int32](in, out, base) })
 }
 
 func byDT[R any](dt graph.DType, f32, f64, i32 func() R) R {
@@ -354,36 +432,36 @@ func byDT[R any](dt graph.DType, f32, f64, i32 func() R) R {
 	return i32()
 }
 
-func fusedUnary[T elem](op graph.Op, in *fInstr, out *value) blockFunc {
+func fusedUnary[T elem](op graph.Op, in *fInstr, out *value, base [3]int) blockFunc {
 	f := unaryLoop[T](op)
-	d, x := dstOf[T](in.dst, out), srcOf[T](in.args[0])
+	d, x := dstOf[T](in.dst, out, base), srcOf[T](in.args[0], base)
 	return func(sc *fscratch, lo, n int) {
 		xs, o, _ := x.get(sc, lo, n)
 		f(d.get(sc, lo, n), xs[o:o+n])
 	}
 }
 
-func castFrom[S elem](in *fInstr, out *value) blockFunc {
+func castFrom[S elem](in *fInstr, out *value, base [3]int) blockFunc {
 	return byDT(in.dt,
-		func() blockFunc { return fusedCast[S, float32](in, out) },
-		func() blockFunc { return fusedCast[S, float64](in, out) },
-		func() blockFunc { return fusedCast[S, int32](in, out) })
+		func() blockFunc { return fusedCast[S, float32](in, out, base) },
+		func() blockFunc { return fusedCast[S, float64](in, out, base) },
+		func() blockFunc { return fusedCast[S, int32](in, out, base) })
 }
 
-func fusedCast[S, D elem](in *fInstr, out *value) blockFunc {
-	d, x := dstOf[D](in.dst, out), srcOf[S](in.args[0])
+func fusedCast[S, D elem](in *fInstr, out *value, base [3]int) blockFunc {
+	d, x := dstOf[D](in.dst, out, base), srcOf[S](in.args[0], base)
 	return func(sc *fscratch, lo, n int) {
 		xs, o, _ := x.get(sc, lo, n)
 		castLoop(d.get(sc, lo, n), xs[o:o+n])
 	}
 }
 
-func fusedBinary[T elem](op graph.Op, in *fInstr, out *value) blockFunc {
+func fusedBinary[T elem](op graph.Op, in *fInstr, out *value, base [3]int) blockFunc {
 	var seg binFunc[T] = binSeg[T]
 	if f, ok := any(binSegF32).(func(graph.Op, []T, []T, int, int, []T, int, int)); ok {
 		seg = f
 	}
-	d, x, y := dstOf[T](in.dst, out), srcOf[T](in.args[0]), srcOf[T](in.args[1])
+	d, x, y := dstOf[T](in.dst, out, base), srcOf[T](in.args[0], base), srcOf[T](in.args[1], base)
 	if plan := in.plan; plan != nil {
 		// A broadcast or moved operand: one kernel call per run of the
 		// plan (per piece of it, when an operand is zero-padded).
@@ -399,22 +477,21 @@ func fusedBinary[T elem](op graph.Op, in *fInstr, out *value) blockFunc {
 			for pos := 0; ; {
 				m := min(it.run(), n-pos)
 				oa, ob := it.off[1]-ba, it.off[2]-bb
-				if !plan.any {
-					seg(op, dst[pos:pos+m], a, oa, sa, b, ob, sb)
-				} else {
+				rc.at[0], rc.at[1], rc.n = 0, m, 1
+				if plan.any {
 					plan.cut(&it, m, &rc)
-					for q := 0; q < rc.n; q++ {
-						s, e := rc.at[q], rc.at[q+1]
-						pa, qa, ta := a, oa+s*sa, sa
-						if !rc.inside(plan, 1, s) {
-							pa, qa, ta = zero, 0, 0
-						}
-						pb, qb, tb := b, ob+s*sb, sb
-						if !rc.inside(plan, 2, s) {
-							pb, qb, tb = zero, 0, 0
-						}
-						seg(op, dst[pos+s:pos+e], pa, qa, ta, pb, qb, tb)
+				}
+				for q := 0; q < rc.n; q++ {
+					s, e := rc.at[q], rc.at[q+1]
+					pa, qa, ta := zero, 0, 0
+					if rc.inside(plan, 1, s) {
+						pa, qa, ta = x.at(sc, a, oa+s*sa, sa, e-s)
 					}
+					pb, qb, tb := zero, 0, 0
+					if rc.inside(plan, 2, s) {
+						pb, qb, tb = y.at(sc, b, ob+s*sb, sb, e-s)
+					}
+					seg(op, dst[pos+s:pos+e], pa, qa, ta, pb, qb, tb)
 				}
 				pos += m
 				if pos >= n {
@@ -431,16 +508,16 @@ func fusedBinary[T elem](op graph.Op, in *fInstr, out *value) blockFunc {
 	}
 }
 
-func whereCond[C elem](in *fInstr, out *value) blockFunc {
+func whereCond[C elem](in *fInstr, out *value, base [3]int) blockFunc {
 	return byDT(in.dt,
-		func() blockFunc { return fusedWhere[C, float32](in, out) },
-		func() blockFunc { return fusedWhere[C, float64](in, out) },
-		func() blockFunc { return fusedWhere[C, int32](in, out) })
+		func() blockFunc { return fusedWhere[C, float32](in, out, base) },
+		func() blockFunc { return fusedWhere[C, float64](in, out, base) },
+		func() blockFunc { return fusedWhere[C, int32](in, out, base) })
 }
 
-func fusedWhere[C, T elem](in *fInstr, out *value) blockFunc {
-	d, cs := dstOf[T](in.dst, out), srcOf[C](in.args[0])
-	x, y := srcOf[T](in.args[1]), srcOf[T](in.args[2])
+func fusedWhere[C, T elem](in *fInstr, out *value, base [3]int) blockFunc {
+	d, cs := dstOf[T](in.dst, out, base), srcOf[C](in.args[0], base)
+	x, y := srcOf[T](in.args[1], base), srcOf[T](in.args[2], base)
 	if plan := in.plan; plan != nil {
 		sc, sa, sb := plan.innerStride(1), plan.innerStride(2), plan.innerStride(3)
 		zc, zt := []C{0}, []T{0}
@@ -455,26 +532,25 @@ func fusedWhere[C, T elem](in *fInstr, out *value) blockFunc {
 			for pos := 0; ; {
 				m := min(it.run(), n-pos)
 				oc, oa, ob := it.off[1]-bc, it.off[2]-ba, it.off[3]-bb
-				if !plan.any {
-					whereSeg(dst[pos:pos+m], c, oc, sc, a, oa, sa, b, ob, sb)
-				} else {
+				rc.at[0], rc.at[1], rc.n = 0, m, 1
+				if plan.any {
 					plan.cut(&it, m, &rc)
-					for q := 0; q < rc.n; q++ {
-						s, e := rc.at[q], rc.at[q+1]
-						pc, qc, tc := c, oc+s*sc, sc
-						if !rc.inside(plan, 1, s) {
-							pc, qc, tc = zc, 0, 0
-						}
-						pa, qa, ta := a, oa+s*sa, sa
-						if !rc.inside(plan, 2, s) {
-							pa, qa, ta = zt, 0, 0
-						}
-						pb, qb, tb := b, ob+s*sb, sb
-						if !rc.inside(plan, 3, s) {
-							pb, qb, tb = zt, 0, 0
-						}
-						whereSeg(dst[pos+s:pos+e], pc, qc, tc, pa, qa, ta, pb, qb, tb)
+				}
+				for q := 0; q < rc.n; q++ {
+					p, e := rc.at[q], rc.at[q+1]
+					pc, qc, tc := zc, 0, 0
+					if rc.inside(plan, 1, p) {
+						pc, qc, tc = cs.at(s, c, oc+p*sc, sc, e-p)
 					}
+					pa, qa, ta := zt, 0, 0
+					if rc.inside(plan, 2, p) {
+						pa, qa, ta = x.at(s, a, oa+p*sa, sa, e-p)
+					}
+					pb, qb, tb := zt, 0, 0
+					if rc.inside(plan, 3, p) {
+						pb, qb, tb = y.at(s, b, ob+p*sb, sb, e-p)
+					}
+					whereSeg(dst[pos+p:pos+e], pc, qc, tc, pa, qa, ta, pb, qb, tb)
 				}
 				pos += m
 				if pos >= n {
@@ -494,11 +570,11 @@ func fusedWhere[C, T elem](in *fInstr, out *value) blockFunc {
 
 // fusedGather copies a movement read in place into a register, zero where
 // it is padding.
-func fusedGather[T elem](in *fInstr, out *value) blockFunc {
-	d, leaf, plan := dstOf[T](in.dst, out), slotOf[T](in.args[0].leaf), in.plan
+func fusedGather[T elem](in *fInstr, out *value, base [3]int) blockFunc {
+	d, x, plan := dstOf[T](in.dst, out, base), srcOf[T](in.args[0], base), in.plan
 	ss := plan.innerStride(1)
 	return func(sc *fscratch, lo, n int) {
-		dst, s := d.get(sc, lo, n), leaf.d
+		dst, s := d.get(sc, lo, n), x.s.d
 		var it ndIter
 		var rc runCuts
 		it.start(&plan.ndPlan, lo)
@@ -515,18 +591,18 @@ func fusedGather[T elem](in *fInstr, out *value) blockFunc {
 					clear(run)
 					continue
 				}
-				o := it.off[1] + a*ss
-				switch ss {
+				src, o, st := x.at(sc, s, it.off[1]+a*ss, ss, e-a)
+				switch st {
 				case 1:
-					copy(run, s[o:o+len(run)])
+					copy(run, src[o:o+len(run)])
 				case 0:
-					v := s[o]
+					v := src[o]
 					for i := range run {
 						run[i] = v
 					}
 				default:
 					for i := range run {
-						run[i] = s[o+i*ss]
+						run[i] = src[o+i*st]
 					}
 				}
 			}
