@@ -66,8 +66,9 @@
 // before any was written. An update computed by an elementwise step after
 // every other read of its target, with no fallible step (gather, scatter,
 // cross-entropy) after it, is instead computed straight into the target
-// (AdamW's parameters and moments), which nothing can observe. An output that would alias a resident or constant
-// buffer is copied into the arena instead.
+// (AdamW's parameters and moments), which nothing can observe. An output
+// that would alias a resident or constant buffer is copied into the arena
+// instead.
 //
 // # Worker pool
 //
@@ -83,8 +84,9 @@
 // the same for any thread count), transposes split tiles, and batched
 // matmuls split batch items with serial GEMMs when items are many or small,
 // or call the parallel GEMM per item when they are few and large; products
-// with a dimension under 9 run as dot products or row updates. Work under about 4096 elements runs on
-// the calling goroutine, where waking workers would cost more than it saves.
+// with a dimension under 9 run as dot products or row updates. Work under
+// about 4096 elements runs on the calling goroutine, where waking workers
+// would cost more than it saves.
 // The parallel GEMM uses the gemm package's own workers and its
 // gemm.Threads() setting; a backend with Threads == 1 uses the serial GEMM.
 //

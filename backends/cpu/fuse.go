@@ -57,6 +57,10 @@ func cheap(op graph.Op) bool {
 }
 
 // maxRecompute is the most fused steps that may each recompute one value.
+// One op on a block costs about as much as reading an array back from
+// memory (recomputing gelu's tanh and the polynomial under it in two steps
+// measured slower than storing tanh), so only single cheap ops on values
+// that are materialised anyway are recomputed.
 const maxRecompute = 3
 
 // fuse decides which elementwise values are computed inside the steps of
@@ -68,7 +72,10 @@ const maxRecompute = 3
 // value is fused when its readers all belong to one step (the usual case:
 // one reader), and recomputed in each reading step when they belong to a few
 // (at most maxRecompute) and it is one cheap op whose inputs are
-// materialised anyway. Fused values get kind kFused and no buffer.
+// materialised anyway. A reduction or a softmax (canRead) may read the value
+// too, and a slice, pad or transpose read in place by one step may
+// (readerSteps): the value is then evaluated under the movement. Fused
+// values get kind kFused and no buffer.
 // c.group[i] is the node whose step computes value i (i itself when it is
 // not fused, -1 when several steps recompute it; c.recompute lists them).
 //
