@@ -1,0 +1,106 @@
+package models
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/mohawk-distill/mohawk/sdk/graph"
+	"github.com/mohawk-distill/mohawk/sdk/nn"
+)
+
+// GPT2Config describes a GPT-2 model: learned positions, pre-LayerNorm
+// blocks, GELU (tanh) MLP, final LayerNorm and a head tied to the token
+// embedding. Zero fields take the defaults of Defaults.
+type GPT2Config struct {
+	Vocab, DModel, Layers, Heads, SeqLen int
+	Positions                            int     // rows of wpe: SeqLen
+	MLPHidden                            int     // 4·DModel
+	LayerNormEps                         float64 // 1e-5
+}
+
+// Defaults fills zero fields.
+func (c GPT2Config) Defaults() GPT2Config {
+	if c.Positions == 0 {
+		c.Positions = c.SeqLen
+	}
+	if c.MLPHidden == 0 {
+		c.MLPHidden = 4 * c.DModel
+	}
+	if c.LayerNormEps == 0 {
+		c.LayerNormEps = 1e-5
+	}
+	return c
+}
+
+// Validate names the first attribute that cannot work.
+func (c GPT2Config) Validate() error {
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"vocab", c.Vocab}, {"d_model", c.DModel}, {"layers", c.Layers}, {"heads", c.Heads}, {"seq_len", c.SeqLen}, {"mlp_hidden", c.MLPHidden}} {
+		if f.v <= 0 {
+			return fmt.Errorf("%s must be positive, found %d", f.name, f.v)
+		}
+	}
+	if c.DModel%c.Heads != 0 {
+		return fmt.Errorf("heads (%d) must divide d_model (%d)", c.Heads, c.DModel)
+	}
+	if c.SeqLen > c.Positions {
+		return fmt.Errorf("seq_len (%d) exceeds the %d learned positions", c.SeqLen, c.Positions)
+	}
+	return nil
+}
+
+// conv1d is Hugging Face's GPT-2 Conv1D: x[..., in]·w + bias with w stored
+// as [in, out] (the transpose of Linear's layout).
+func conv1d(b *graph.Builder, x, w, bias graph.Value) graph.Value {
+	xs := b.Shape(x)
+	in, out := b.Dim(w, 0), b.Dim(w, 1)
+	y := b.Add(b.MatMulT(b.Reshape(x, -1, in), w, false, false), bias)
+	return b.Reshape(y, append(xs[:len(xs)-1].Clone(), out)...)
+}
+
+// BuildGPT2 appends a GPT-2 LM over an i32 input "tokens" [batch, SeqLen] to
+// b, with parameters named and shaped as Hugging Face's GPT2LMHeadModel has
+// them (Conv1D weights [in, out]), initialised from seed (normal, std 0.02;
+// residual projections scaled by 1/√(2·layers); norms 1 and 0).
+func BuildGPT2(b *graph.Builder, cfg GPT2Config, dt graph.DType, batch int, seed uint64) (*LM, error) {
+	cfg = cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("gpt2 config: %w", err)
+	}
+	in := &initializer{b: b, dt: dt, rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))}
+	d, t, nh, f := cfg.DModel, cfg.SeqLen, cfg.Heads, cfg.MLPHidden
+	hd := d / nh
+	resid := 0.02 / math.Sqrt(2*float64(cfg.Layers))
+	tokens := b.Input("tokens", graph.I32, batch, t)
+	wte := in.normal("transformer.wte.weight", 0.02, cfg.Vocab, d)
+	wpe := in.normal("transformer.wpe.weight", 0.01, cfg.Positions, d)
+	pos := b.Gather(wpe, b.Iota(graph.I32, 0, t)) // [T,d]
+	h := b.Add(b.Gather(wte, tokens), b.Broadcast(b.Reshape(pos, 1, t, d), batch, t, d))
+	ln := func(name string, x graph.Value) graph.Value {
+		return b.LayerNorm(x, in.constant(name+".weight", 1, d), in.constant(name+".bias", 0, d), cfg.LayerNormEps)
+	}
+	for l := 0; l < cfg.Layers; l++ {
+		p := fmt.Sprintf("transformer.h.%d.", l)
+		u := ln(p+"ln_1", h)
+		qkv := conv1d(b, u, in.normal(p+"attn.c_attn.weight", 0.02, d, 3*d), in.constant(p+"attn.c_attn.bias", 0, 3*d))
+		split := func(i int) graph.Value {
+			x := b.SliceAxis(qkv, 2, i*d, (i+1)*d)
+			return b.Transpose(b.Reshape(x, batch, t, nh, hd), 0, 2, 1, 3)
+		}
+		y := nn.CausalAttention(b, split(0), split(1), split(2), 1/math.Sqrt(float64(hd)), 0, 0)
+		y = b.Reshape(b.Transpose(y, 0, 2, 1, 3), batch, t, d)
+		h = b.Add(h, conv1d(b, y, in.normal(p+"attn.c_proj.weight", resid, d, d), in.constant(p+"attn.c_proj.bias", 0, d)))
+		u = ln(p+"ln_2", h)
+		m := conv1d(b, u, in.normal(p+"mlp.c_fc.weight", 0.02, d, f), in.constant(p+"mlp.c_fc.bias", 0, f))
+		h = b.Add(h, conv1d(b, nn.GeluTanh(b, m), in.normal(p+"mlp.c_proj.weight", resid, f, d), in.constant(p+"mlp.c_proj.bias", 0, d)))
+	}
+	h = ln("transformer.ln_f", h)
+	logits := nn.Linear(b, h, wte, graph.NoValue)
+	if err := b.Err(); err != nil {
+		return nil, err
+	}
+	return &LM{Tokens: tokens, Logits: logits, Params: in.params}, nil
+}

@@ -1,0 +1,103 @@
+package models
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/mohawk-distill/mohawk/sdk/graph"
+	"github.com/mohawk-distill/mohawk/sdk/nn"
+)
+
+// LlamaConfig describes a Llama-style model: RMSNorm, SwiGLU MLP, full
+// rotary embedding and grouped-query attention. Zero fields take the
+// defaults of Defaults.
+type LlamaConfig struct {
+	Vocab, DModel, Layers, Heads, SeqLen int
+	KVHeads                              int     // Heads
+	MLPHidden                            int     // 4·DModel
+	RopeTheta                            float64 // 10000
+	RMSNormEps                           float64 // 1e-6
+	TieEmbeddings                        bool    // lm_head shares model.embed_tokens.weight
+}
+
+// Defaults fills zero fields.
+func (c LlamaConfig) Defaults() LlamaConfig {
+	if c.KVHeads == 0 {
+		c.KVHeads = c.Heads
+	}
+	if c.MLPHidden == 0 {
+		c.MLPHidden = 4 * c.DModel
+	}
+	if c.RopeTheta == 0 {
+		c.RopeTheta = 10000
+	}
+	if c.RMSNormEps == 0 {
+		c.RMSNormEps = 1e-6
+	}
+	return c
+}
+
+// Validate names the first attribute that cannot work.
+func (c LlamaConfig) Validate() error {
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"vocab", c.Vocab}, {"d_model", c.DModel}, {"layers", c.Layers}, {"heads", c.Heads}, {"seq_len", c.SeqLen}, {"kv_heads", c.KVHeads}, {"mlp_hidden", c.MLPHidden}} {
+		if f.v <= 0 {
+			return fmt.Errorf("%s must be positive, found %d", f.name, f.v)
+		}
+	}
+	if c.DModel%c.Heads != 0 || (c.DModel/c.Heads)%2 != 0 {
+		return fmt.Errorf("heads (%d) must divide d_model (%d) into an even head dim", c.Heads, c.DModel)
+	}
+	if c.Heads%c.KVHeads != 0 {
+		return fmt.Errorf("kv_heads (%d) must divide heads (%d)", c.KVHeads, c.Heads)
+	}
+	return nil
+}
+
+// BuildLlama appends a Llama-style LM over an i32 input "tokens" [batch,
+// SeqLen] to b, with parameters named and shaped as Hugging Face's
+// LlamaForCausalLM has them, initialised from seed (normal, std 0.02;
+// residual projections scaled by 1/√(2·layers); norms 1).
+func BuildLlama(b *graph.Builder, cfg LlamaConfig, dt graph.DType, batch int, seed uint64) (*LM, error) {
+	cfg = cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("llama config: %w", err)
+	}
+	in := &initializer{b: b, dt: dt, rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))}
+	d, t, f := cfg.DModel, cfg.SeqLen, cfg.MLPHidden
+	hd := d / cfg.Heads
+	resid := 0.02 / math.Sqrt(2*float64(cfg.Layers))
+	tokens := b.Input("tokens", graph.I32, batch, t)
+	embed := in.normal("model.embed_tokens.weight", 0.02, cfg.Vocab, d)
+	h := b.Gather(embed, tokens)
+	for l := 0; l < cfg.Layers; l++ {
+		p := fmt.Sprintf("model.layers.%d.", l)
+		u := b.RMSNorm(h, in.constant(p+"input_layernorm.weight", 1, d), cfg.RMSNormEps)
+		heads := func(name string, n int) graph.Value {
+			x := nn.Linear(b, u, in.normal(p+"self_attn."+name+".weight", 0.02, n*hd, d), graph.NoValue)
+			return b.Transpose(b.Reshape(x, batch, t, n, hd), 0, 2, 1, 3) // [B,n,T,D]
+		}
+		q, k, v := heads("q_proj", cfg.Heads), heads("k_proj", cfg.KVHeads), heads("v_proj", cfg.KVHeads)
+		q, k = nn.RoPE(b, q, hd, cfg.RopeTheta, 0), nn.RoPE(b, k, hd, cfg.RopeTheta, 0)
+		y := nn.CausalAttention(b, q, k, v, 1/math.Sqrt(float64(hd)), 0, 0)
+		y = b.Reshape(b.Transpose(y, 0, 2, 1, 3), batch, t, d)
+		h = b.Add(h, nn.Linear(b, y, in.normal(p+"self_attn.o_proj.weight", resid, d, d), graph.NoValue))
+		u = b.RMSNorm(h, in.constant(p+"post_attention_layernorm.weight", 1, d), cfg.RMSNormEps)
+		gate := nn.Linear(b, u, in.normal(p+"mlp.gate_proj.weight", 0.02, f, d), graph.NoValue)
+		up := nn.Linear(b, u, in.normal(p+"mlp.up_proj.weight", 0.02, f, d), graph.NoValue)
+		h = b.Add(h, nn.Linear(b, b.Mul(nn.Silu(b, gate), up), in.normal(p+"mlp.down_proj.weight", resid, d, f), graph.NoValue))
+	}
+	h = b.RMSNorm(h, in.constant("model.norm.weight", 1, d), cfg.RMSNormEps)
+	head := embed
+	if !cfg.TieEmbeddings {
+		head = in.normal("lm_head.weight", 0.02, cfg.Vocab, d)
+	}
+	logits := nn.Linear(b, h, head, graph.NoValue)
+	if err := b.Err(); err != nil {
+		return nil, err
+	}
+	return &LM{Tokens: tokens, Logits: logits, Params: in.params}, nil
+}
