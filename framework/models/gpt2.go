@@ -1,11 +1,13 @@
 package models
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
 
 	"github.com/mohawk-distill/mohawk/sdk/graph"
+	"github.com/mohawk-distill/mohawk/sdk/mixer"
 	"github.com/mohawk-distill/mohawk/sdk/nn"
 )
 
@@ -17,6 +19,9 @@ type GPT2Config struct {
 	Positions                            int     // rows of wpe: SeqLen
 	MLPHidden                            int     // 4·DModel
 	LayerNormEps                         float64 // 1e-5
+	// Mixers replaces the attention of the layers it holds (a student;
+	// see BuildStudent). Nil builds the teacher.
+	Mixers map[int]LayerMixer
 }
 
 // Defaults fills zero fields.
@@ -66,8 +71,15 @@ func conv1d(b *graph.Builder, x, w, bias graph.Value) graph.Value {
 // them (Conv1D weights [in, out]), initialised from seed (normal, std 0.02;
 // residual projections scaled by 1/√(2·layers); norms 1 and 0).
 func BuildGPT2(b *graph.Builder, cfg GPT2Config, dt graph.DType, batch int, seed uint64) (*LM, error) {
+	return buildGPT2(context.Background(), b, cfg, dt, batch, seed)
+}
+
+func buildGPT2(ctx context.Context, b *graph.Builder, cfg GPT2Config, dt graph.DType, batch int, seed uint64) (*LM, error) {
 	cfg = cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("gpt2 config: %w", err)
+	}
+	if err := checkMixerLayers(cfg.Mixers, cfg.Layers); err != nil {
 		return nil, fmt.Errorf("gpt2 config: %w", err)
 	}
 	in := &initializer{b: b, dt: dt, rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))}
@@ -85,14 +97,23 @@ func BuildGPT2(b *graph.Builder, cfg GPT2Config, dt graph.DType, batch int, seed
 	for l := 0; l < cfg.Layers; l++ {
 		p := fmt.Sprintf("transformer.h.%d.", l)
 		u := ln(p+"ln_1", h)
-		qkv := conv1d(b, u, in.normal(p+"attn.c_attn.weight", 0.02, d, 3*d), in.constant(p+"attn.c_attn.bias", 0, 3*d))
-		split := func(i int) graph.Value {
-			x := b.SliceAxis(qkv, 2, i*d, (i+1)*d)
-			return b.Transpose(b.Reshape(x, batch, t, nh, hd), 0, 2, 1, 3)
+		if lm, ok := cfg.Mixers[l]; ok {
+			dims := mixer.Dims{Batch: batch, SeqLen: t, DModel: d, Heads: nh, KVHeads: nh, Layer: l, DType: dt}
+			y, err := in.mixerLayer(ctx, lm, p+"mixer.", u, dims, seed)
+			if err != nil {
+				return nil, fmt.Errorf("layer %d mixer: %w", l, err)
+			}
+			h = b.Add(h, y)
+		} else {
+			qkv := conv1d(b, u, in.normal(p+"attn.c_attn.weight", 0.02, d, 3*d), in.constant(p+"attn.c_attn.bias", 0, 3*d))
+			split := func(i int) graph.Value {
+				x := b.SliceAxis(qkv, 2, i*d, (i+1)*d)
+				return b.Transpose(b.Reshape(x, batch, t, nh, hd), 0, 2, 1, 3)
+			}
+			y := nn.CausalAttention(b, split(0), split(1), split(2), 1/math.Sqrt(float64(hd)), 0, 0)
+			y = b.Reshape(b.Transpose(y, 0, 2, 1, 3), batch, t, d)
+			h = b.Add(h, conv1d(b, y, in.normal(p+"attn.c_proj.weight", resid, d, d), in.constant(p+"attn.c_proj.bias", 0, d)))
 		}
-		y := nn.CausalAttention(b, split(0), split(1), split(2), 1/math.Sqrt(float64(hd)), 0, 0)
-		y = b.Reshape(b.Transpose(y, 0, 2, 1, 3), batch, t, d)
-		h = b.Add(h, conv1d(b, y, in.normal(p+"attn.c_proj.weight", resid, d, d), in.constant(p+"attn.c_proj.bias", 0, d)))
 		u = ln(p+"ln_2", h)
 		m := conv1d(b, u, in.normal(p+"mlp.c_fc.weight", 0.02, d, f), in.constant(p+"mlp.c_fc.bias", 0, f))
 		h = b.Add(h, conv1d(b, nn.GeluTanh(b, m), in.normal(p+"mlp.c_proj.weight", resid, f, d), in.constant(p+"mlp.c_proj.bias", 0, d)))

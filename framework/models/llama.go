@@ -1,11 +1,13 @@
 package models
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
 
 	"github.com/mohawk-distill/mohawk/sdk/graph"
+	"github.com/mohawk-distill/mohawk/sdk/mixer"
 	"github.com/mohawk-distill/mohawk/sdk/nn"
 )
 
@@ -19,6 +21,9 @@ type LlamaConfig struct {
 	RopeTheta                            float64 // 10000
 	RMSNormEps                           float64 // 1e-6
 	TieEmbeddings                        bool    // lm_head shares model.embed_tokens.weight
+	// Mixers replaces the attention of the layers it holds (a student;
+	// see BuildStudent). Nil builds the teacher.
+	Mixers map[int]LayerMixer
 }
 
 // Defaults fills zero fields.
@@ -62,8 +67,15 @@ func (c LlamaConfig) Validate() error {
 // LlamaForCausalLM has them, initialised from seed (normal, std 0.02;
 // residual projections scaled by 1/√(2·layers); norms 1).
 func BuildLlama(b *graph.Builder, cfg LlamaConfig, dt graph.DType, batch int, seed uint64) (*LM, error) {
+	return buildLlama(context.Background(), b, cfg, dt, batch, seed)
+}
+
+func buildLlama(ctx context.Context, b *graph.Builder, cfg LlamaConfig, dt graph.DType, batch int, seed uint64) (*LM, error) {
 	cfg = cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("llama config: %w", err)
+	}
+	if err := checkMixerLayers(cfg.Mixers, cfg.Layers); err != nil {
 		return nil, fmt.Errorf("llama config: %w", err)
 	}
 	in := &initializer{b: b, dt: dt, rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))}
@@ -76,15 +88,24 @@ func BuildLlama(b *graph.Builder, cfg LlamaConfig, dt graph.DType, batch int, se
 	for l := 0; l < cfg.Layers; l++ {
 		p := fmt.Sprintf("model.layers.%d.", l)
 		u := b.RMSNorm(h, in.constant(p+"input_layernorm.weight", 1, d), cfg.RMSNormEps)
-		heads := func(name string, n int) graph.Value {
-			x := nn.Linear(b, u, in.normal(p+"self_attn."+name+".weight", 0.02, n*hd, d), graph.NoValue)
-			return b.Transpose(b.Reshape(x, batch, t, n, hd), 0, 2, 1, 3) // [B,n,T,D]
+		if lm, ok := cfg.Mixers[l]; ok {
+			dims := mixer.Dims{Batch: batch, SeqLen: t, DModel: d, Heads: cfg.Heads, KVHeads: cfg.KVHeads, Layer: l, DType: dt}
+			y, err := in.mixerLayer(ctx, lm, p+"mixer.", u, dims, seed)
+			if err != nil {
+				return nil, fmt.Errorf("layer %d mixer: %w", l, err)
+			}
+			h = b.Add(h, y)
+		} else {
+			heads := func(name string, n int) graph.Value {
+				x := nn.Linear(b, u, in.normal(p+"self_attn."+name+".weight", 0.02, n*hd, d), graph.NoValue)
+				return b.Transpose(b.Reshape(x, batch, t, n, hd), 0, 2, 1, 3) // [B,n,T,D]
+			}
+			q, k, v := heads("q_proj", cfg.Heads), heads("k_proj", cfg.KVHeads), heads("v_proj", cfg.KVHeads)
+			q, k = nn.RoPE(b, q, hd, cfg.RopeTheta, 0), nn.RoPE(b, k, hd, cfg.RopeTheta, 0)
+			y := nn.CausalAttention(b, q, k, v, 1/math.Sqrt(float64(hd)), 0, 0)
+			y = b.Reshape(b.Transpose(y, 0, 2, 1, 3), batch, t, d)
+			h = b.Add(h, nn.Linear(b, y, in.normal(p+"self_attn.o_proj.weight", resid, d, d), graph.NoValue))
 		}
-		q, k, v := heads("q_proj", cfg.Heads), heads("k_proj", cfg.KVHeads), heads("v_proj", cfg.KVHeads)
-		q, k = nn.RoPE(b, q, hd, cfg.RopeTheta, 0), nn.RoPE(b, k, hd, cfg.RopeTheta, 0)
-		y := nn.CausalAttention(b, q, k, v, 1/math.Sqrt(float64(hd)), 0, 0)
-		y = b.Reshape(b.Transpose(y, 0, 2, 1, 3), batch, t, d)
-		h = b.Add(h, nn.Linear(b, y, in.normal(p+"self_attn.o_proj.weight", resid, d, d), graph.NoValue))
 		u = b.RMSNorm(h, in.constant(p+"post_attention_layernorm.weight", 1, d), cfg.RMSNormEps)
 		gate := nn.Linear(b, u, in.normal(p+"mlp.gate_proj.weight", 0.02, f, d), graph.NoValue)
 		up := nn.Linear(b, u, in.normal(p+"mlp.up_proj.weight", 0.02, f, d), graph.NoValue)

@@ -6,11 +6,13 @@
 package models
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
 
 	"github.com/mohawk-distill/mohawk/sdk/graph"
+	"github.com/mohawk-distill/mohawk/sdk/mixer"
 	"github.com/mohawk-distill/mohawk/sdk/nn"
 )
 
@@ -33,6 +35,9 @@ type PhiConfig struct {
 	SSMGroups                            int     // n_qk_heads: Heads
 	ConvKernel                           int     // 4
 	Chunk                                int     // 64
+	// Mixers replaces the mixer of the layers it holds (a student; see
+	// BuildStudent), whatever Mixer says.
+	Mixers map[int]LayerMixer
 }
 
 // Defaults fills zero fields.
@@ -135,8 +140,15 @@ func (in *initializer) constant(name string, v float64, shape ...int) graph.Valu
 // initialised from seed (normal, std 0.02; residual projections scaled by
 // 1/√(2·layers); norms 1 and 0).
 func BuildPhi(b *graph.Builder, cfg PhiConfig, dt graph.DType, batch int, seed uint64) (*LM, error) {
+	return buildPhi(context.Background(), b, cfg, dt, batch, seed)
+}
+
+func buildPhi(ctx context.Context, b *graph.Builder, cfg PhiConfig, dt graph.DType, batch int, seed uint64) (*LM, error) {
 	cfg = cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("phi config: %w", err)
+	}
+	if err := checkMixerLayers(cfg.Mixers, cfg.Layers); err != nil {
 		return nil, fmt.Errorf("phi config: %w", err)
 	}
 	in := &initializer{b: b, dt: dt, rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))}
@@ -148,7 +160,13 @@ func BuildPhi(b *graph.Builder, cfg PhiConfig, dt graph.DType, batch int, seed u
 		p := fmt.Sprintf("model.layers.%d.", l)
 		u := b.LayerNorm(h, in.constant(p+"input_layernorm.weight", 1, d), in.constant(p+"input_layernorm.bias", 0, d), cfg.LayerNormEps)
 		var mix graph.Value
-		if cfg.Mixer == MixerAttention {
+		if lm, ok := cfg.Mixers[l]; ok {
+			dims := mixer.Dims{Batch: batch, SeqLen: t, DModel: d, Heads: cfg.Heads, KVHeads: cfg.Heads, Layer: l, DType: dt}
+			var err error
+			if mix, err = in.mixerLayer(ctx, lm, p+"mixer.", u, dims, seed); err != nil {
+				return nil, fmt.Errorf("layer %d mixer: %w", l, err)
+			}
+		} else if cfg.Mixer == MixerAttention {
 			mix = phiAttention(b, in, cfg, p+"self_attn.", u, batch, resid)
 		} else {
 			mix = discreteMamba2(b, in, cfg, p+"mixer.", u, batch, resid)
