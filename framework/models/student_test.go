@@ -1,10 +1,12 @@
 package models
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -57,6 +59,21 @@ func headDim(cfg HFConfig) int {
 		return cfg.Llama.DModel / cfg.Llama.Heads
 	}
 	return cfg.GPT2.DModel / cfg.GPT2.Heads
+}
+
+// teacherDims are the dims the builder gives layer l of the student.
+func teacherDims(cfg HFConfig, l int) mixer.Dims {
+	d := mixer.Dims{Batch: studentBatch, SeqLen: studentSeqLen, Layer: l, DType: graph.F32}
+	switch {
+	case cfg.Phi != nil:
+		d.DModel, d.Heads, d.KVHeads = cfg.Phi.DModel, cfg.Phi.Heads, cfg.Phi.Heads
+	case cfg.Llama != nil:
+		c := cfg.Llama.Defaults()
+		d.DModel, d.Heads, d.KVHeads = c.DModel, c.Heads, c.KVHeads
+	default:
+		d.DModel, d.Heads, d.KVHeads = cfg.GPT2.DModel, cfg.GPT2.Heads, cfg.GPT2.Heads
+	}
+	return d
 }
 
 // mixersFromInfos supplies the mixers a saved student names, as a host
@@ -150,8 +167,7 @@ func TestStudentSaveLoadRoundTrip(t *testing.T) {
 			if l0Attn == 0 {
 				t.Errorf("layer 0 has no attention params")
 			}
-			specs, err := mamba2.Mixer{}.Params(ctx, mixer.Layer{Config: cfgVal, Dims: mixer.Dims{Batch: studentBatch, SeqLen: studentSeqLen,
-				DModel: headDim(teacher) * 4, Heads: 4, KVHeads: 4, Layer: 1, DType: graph.F32}})
+			specs, err := mamba2.Mixer{}.Params(ctx, mixer.Layer{Config: cfgVal, Dims: teacherDims(teacher, 1)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -186,9 +202,17 @@ func TestStudentSaveLoadRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			infos := map[int]StudentLayerInfo{1: {Name: "mamba2", Version: mamba2.Version, Config: cfgJSON}}
-			dir := filepath.Join(t.TempDir(), "student")
-			if err := SaveStudent(dir, teacher, infos, params, filepath.Join("testdata", family)); err != nil {
+			tokDir := t.TempDir()
+			tok := []byte(`{"model": {"type": "BPE"}}`)
+			if err := os.WriteFile(filepath.Join(tokDir, "tokenizer.json"), tok, 0o644); err != nil {
 				t.Fatal(err)
+			}
+			dir := filepath.Join(t.TempDir(), "student")
+			if err := SaveStudent(dir, teacher, infos, params, tokDir); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := os.ReadFile(filepath.Join(dir, "tokenizer.json")); err != nil || !bytes.Equal(got, tok) {
+				t.Errorf("tokenizer.json not copied: %q, %v", got, err)
 			}
 
 			cfg2, infos2, folder, err := LoadStudent(dir)
