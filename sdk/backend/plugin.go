@@ -6,15 +6,13 @@ package backend
 
 import (
 	"context"
-	"os"
 	"os/exec"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
 	pb "github.com/mohawk-distill/mohawk/sdk/backend/internal/backendv1"
-	"github.com/mohawk-distill/mohawk/sdk/internal/parentwatch"
+	"github.com/mohawk-distill/mohawk/sdk/internal/pluginkit"
 )
 
 // ProtocolVersion is the version of the wire protocol (the gRPC service
@@ -129,20 +127,7 @@ func dialOptions() []grpc.DialOption {
 // (runtime.LockOSThread): if that thread exited, the kernel would take it
 // for the host's death.
 func Serve(impl Backend) {
-	parentwatch.Watch(parentwatch.AtStart, "backend plugin")
-	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig:  Handshake,
-		VersionedPlugins: pluginSets(impl),
-		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			return grpc.NewServer(append(opts, serverOptions()...)...)
-		},
-		Logger: hclog.New(&hclog.LoggerOptions{
-			Name:       PluginName,
-			Level:      hclog.Debug,
-			Output:     os.Stderr,
-			JSONFormat: true,
-		}),
-	})
+	pluginkit.Serve(PluginName, Handshake, pluginSets(impl), serverOptions()...)
 }
 
 // ClientConfig returns the go-plugin client configuration that launches the
@@ -158,16 +143,5 @@ func Serve(impl Backend) {
 // them) and AllowedProtocols. A plugin.Client cannot be started again after
 // a failed start: make a new one, with a new exec.Cmd.
 func ClientConfig(cmd *exec.Cmd) *plugin.ClientConfig {
-	if cmd != nil {
-		cmd.Env = parentwatch.PluginEnv(cmd.Env)
-	}
-	return &plugin.ClientConfig{
-		HandshakeConfig:  Handshake,
-		VersionedPlugins: PluginSets(),
-		Cmd:              cmd,
-		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		AutoMTLS:         true,
-		SkipHostEnv:      true, // the host's environment is in cmd.Env already
-		GRPCDialOptions:  dialOptions(),
-	}
+	return pluginkit.ClientConfig(cmd, Handshake, PluginSets(), dialOptions())
 }

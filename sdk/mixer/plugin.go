@@ -6,14 +6,12 @@ package mixer
 
 import (
 	"context"
-	"os"
 	"os/exec"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
-	"github.com/mohawk-distill/mohawk/sdk/internal/parentwatch"
+	"github.com/mohawk-distill/mohawk/sdk/internal/pluginkit"
 	pb "github.com/mohawk-distill/mohawk/sdk/mixer/internal/mixerv1"
 )
 
@@ -123,20 +121,7 @@ func dialOptions() []grpc.DialOption {
 // host written in Go must therefore start plugins from a goroutine that is
 // not locked to its OS thread (runtime.LockOSThread).
 func Serve(impl Mixer) {
-	parentwatch.Watch(parentwatch.AtStart, "mixer plugin")
-	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig:  Handshake,
-		VersionedPlugins: pluginSets(impl),
-		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			return grpc.NewServer(append(opts, serverOptions()...)...)
-		},
-		Logger: hclog.New(&hclog.LoggerOptions{
-			Name:       PluginName,
-			Level:      hclog.Debug,
-			Output:     os.Stderr,
-			JSONFormat: true,
-		}),
-	})
+	pluginkit.Serve(PluginName, Handshake, pluginSets(impl), serverOptions()...)
 }
 
 // ClientConfig returns the go-plugin client configuration that launches
@@ -153,16 +138,5 @@ func Serve(impl Mixer) {
 // them) and AllowedProtocols. A plugin.Client cannot be started again after
 // a failed start: make a new one, with a new exec.Cmd.
 func ClientConfig(cmd *exec.Cmd) *plugin.ClientConfig {
-	if cmd != nil {
-		cmd.Env = parentwatch.PluginEnv(cmd.Env)
-	}
-	return &plugin.ClientConfig{
-		HandshakeConfig:  Handshake,
-		VersionedPlugins: PluginSets(),
-		Cmd:              cmd,
-		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		AutoMTLS:         true,
-		SkipHostEnv:      true, // the host's environment is in cmd.Env already
-		GRPCDialOptions:  dialOptions(),
-	}
+	return pluginkit.ClientConfig(cmd, Handshake, PluginSets(), dialOptions())
 }
