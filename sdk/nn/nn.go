@@ -7,6 +7,7 @@
 package nn
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/mohawk-distill/mohawk/sdk/graph"
@@ -18,7 +19,7 @@ import (
 func Linear(b *graph.Builder, x, w, bias graph.Value) graph.Value {
 	xs := b.Shape(x)
 	if len(xs) == 0 {
-		b.Fail(errorf("linear: x must have rank ≥ 1, found %v", b.Type(x)))
+		b.Fail(fmt.Errorf("linear: x must have rank ≥ 1, found %v", b.Type(x)))
 		return graph.NoValue
 	}
 	in := xs[len(xs)-1]
@@ -64,7 +65,7 @@ func RepeatHeads(b *graph.Builder, x graph.Value, r int) graph.Value {
 	}
 	s := b.Shape(x)
 	if len(s) != 4 {
-		b.Fail(errorf("repeat heads: expected [B,G,T,D], found %v", b.Type(x)))
+		b.Fail(fmt.Errorf("repeat heads: expected [B,G,T,D], found %v", b.Type(x)))
 		return graph.NoValue
 	}
 	e := b.Broadcast(b.Reshape(x, s[0], s[1], 1, s[2], s[3]), s[0], s[1], r, s[2], s[3])
@@ -78,7 +79,7 @@ func RepeatHeads(b *graph.Builder, x graph.Value, r int) graph.Value {
 func AttentionProbs(b *graph.Builder, q, k graph.Value, scale float64, offset, window int) graph.Value {
 	h, hkv := b.Dim(q, 1), b.Dim(k, 1)
 	if hkv == 0 || h%hkv != 0 {
-		b.Fail(errorf("attention: %d key heads do not divide %d query heads", hkv, h))
+		b.Fail(fmt.Errorf("attention: %d key heads do not divide %d query heads", hkv, h))
 		return graph.NoValue
 	}
 	k = RepeatHeads(b, k, h/hkv)
@@ -103,7 +104,7 @@ func CausalAttention(b *graph.Builder, q, k, v graph.Value, scale float64, offse
 func RoPE(b *graph.Builder, x graph.Value, rotaryDim int, theta float64, offset int) graph.Value {
 	s := b.Shape(x)
 	if len(s) != 4 || rotaryDim <= 0 || rotaryDim%2 != 0 || rotaryDim > s[3] {
-		b.Fail(errorf("rope: rotary dim %d must be even and ≤ the head dim of %v", rotaryDim, b.Type(x)))
+		b.Fail(fmt.Errorf("rope: rotary dim %d must be even and ≤ the head dim of %v", rotaryDim, b.Type(x)))
 		return graph.NoValue
 	}
 	t, half := s[2], rotaryDim/2
@@ -135,7 +136,7 @@ func CausalConv1d(b *graph.Builder, x, w, bias graph.Value) graph.Value {
 	s := b.Shape(x)
 	k := b.Dim(w, 1)
 	if len(s) != 3 || b.Dim(w, 0) != s[2] || k < 1 {
-		b.Fail(errorf("causal conv1d: expected x[B,T,C] and w[C,K], found %v and %v", b.Type(x), b.Type(w)))
+		b.Fail(fmt.Errorf("causal conv1d: expected x[B,T,C] and w[C,K], found %v and %v", b.Type(x), b.Type(w)))
 		return graph.NoValue
 	}
 	xp := b.Pad(x, []int{0, k - 1, 0}, []int{0, 0, 0})

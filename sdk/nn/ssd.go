@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/mohawk-distill/mohawk/sdk/graph"
@@ -19,7 +20,7 @@ import (
 func Segsum(b *graph.Builder, a graph.Value) graph.Value {
 	s := b.Shape(a)
 	if len(s) == 0 {
-		b.Fail(errorf("segsum: expected a[..., T], found %v", b.Type(a)))
+		b.Fail(fmt.Errorf("segsum: expected a[..., T], found %v", b.Type(a)))
 		return graph.NoValue
 	}
 	t := s[len(s)-1]
@@ -61,7 +62,7 @@ func SSDMaterialized(b *graph.Builder, x, logA, bm, cm, d graph.Value) graph.Val
 func SSDChunked(b *graph.Builder, x, logA, bm, cm, d graph.Value, q int) graph.Value {
 	xs := b.Shape(x)
 	if len(xs) != 4 || q < 1 {
-		b.Fail(errorf("ssd chunked: expected x[B,H,T,P] and chunk ≥ 1, found %v and %d", b.Type(x), q))
+		b.Fail(fmt.Errorf("ssd chunked: expected x[B,H,T,P] and chunk ≥ 1, found %v and %d", b.Type(x), q))
 		return graph.NoValue
 	}
 	bs, h, t, p := xs[0], xs[1], xs[2], xs[3]
@@ -114,7 +115,7 @@ func SSDChunked(b *graph.Builder, x, logA, bm, cm, d graph.Value, q int) graph.V
 func SSDStep(b *graph.Builder, state, x, logA, bm, cm, d graph.Value) (y, next graph.Value) {
 	s := b.Shape(state)
 	if len(s) != 4 {
-		b.Fail(errorf("ssd step: expected state[B,H,P,N], found %v", b.Type(state)))
+		b.Fail(fmt.Errorf("ssd step: expected state[B,H,P,N], found %v", b.Type(state)))
 		return graph.NoValue, graph.NoValue
 	}
 	bs, h, p, n := s[0], s[1], s[2], s[3]
@@ -131,7 +132,7 @@ func SSDStep(b *graph.Builder, state, x, logA, bm, cm, d graph.Value) (y, next g
 func SSDRecurrent(b *graph.Builder, x, logA, bm, cm, d graph.Value) graph.Value {
 	xs := b.Shape(x)
 	if len(xs) != 4 {
-		b.Fail(errorf("ssd recurrent: expected x[B,H,T,P], found %v", b.Type(x)))
+		b.Fail(fmt.Errorf("ssd recurrent: expected x[B,H,T,P], found %v", b.Type(x)))
 		return graph.NoValue
 	}
 	bs, h, t, p := xs[0], xs[1], xs[2], xs[3]

@@ -1,5 +1,0 @@
-package nn
-
-import "fmt"
-
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
