@@ -38,6 +38,11 @@ Run 'mohawk <command> -h' for the flags of a command.
 `
 
 func main() {
+	// A built-in plugin process must not install the CLI's signal handlers
+	// or plugin cleanup: go-plugin's Serve owns its signals and stdout.
+	if len(os.Args) > 1 && os.Args[1] == "plugin" {
+		os.Exit(runPluginServe(os.Args[2:]))
+	}
 	os.Exit(run(os.Args[1:]))
 }
 
