@@ -75,6 +75,10 @@ func BuildGPT2(b *graph.Builder, cfg GPT2Config, dt graph.DType, batch int, seed
 }
 
 func buildGPT2(ctx context.Context, b *graph.Builder, cfg GPT2Config, dt graph.DType, batch int, seed uint64) (*LM, error) {
+	return buildGPT2Opts(ctx, b, cfg, dt, batch, seed, buildOpts{})
+}
+
+func buildGPT2Opts(ctx context.Context, b *graph.Builder, cfg GPT2Config, dt graph.DType, batch int, seed uint64, opt buildOpts) (*LM, error) {
 	cfg = cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("gpt2 config: %w", err)
@@ -82,46 +86,67 @@ func buildGPT2(ctx context.Context, b *graph.Builder, cfg GPT2Config, dt graph.D
 	if err := checkMixerLayers(cfg.Mixers, cfg.Layers); err != nil {
 		return nil, fmt.Errorf("gpt2 config: %w", err)
 	}
-	in := &initializer{b: b, dt: dt, rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))}
+	blocks, head, err := opt.blocks(cfg.Layers)
+	if err != nil {
+		return nil, fmt.Errorf("gpt2 config: %w", err)
+	}
+	in := &initializer{b: b, dt: dt, prefix: opt.prefix, rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))}
 	d, t, nh, f := cfg.DModel, cfg.SeqLen, cfg.Heads, cfg.MLPHidden
 	hd := d / nh
 	resid := 0.02 / math.Sqrt(2*float64(cfg.Layers))
-	tokens := b.Input("tokens", graph.I32, batch, t)
+	tokens := tokensInput(b, batch, t)
 	wte := in.normal("transformer.wte.weight", 0.02, cfg.Vocab, d)
 	wpe := in.normal("transformer.wpe.weight", 0.01, cfg.Positions, d)
 	pos := b.Gather(wpe, b.Iota(graph.I32, 0, t)) // [T,d]
 	h := b.Add(b.Gather(wte, tokens), b.Broadcast(b.Reshape(pos, 1, t, d), batch, t, d))
-	ln := func(name string, x graph.Value) graph.Value {
-		return b.LayerNorm(x, in.constant(name+".weight", 1, d), in.constant(name+".bias", 0, d), cfg.LayerNormEps)
+	type lnParams struct{ w, bias graph.Value }
+	lnNew := func(name string) lnParams {
+		return lnParams{in.constant(name+".weight", 1, d), in.constant(name+".bias", 0, d)}
 	}
-	for l := 0; l < cfg.Layers; l++ {
+	ln := func(p lnParams, x graph.Value) graph.Value { return b.LayerNorm(x, p.w, p.bias, cfg.LayerNormEps) }
+	taps := make([]LayerTaps, 0, blocks)
+	for l := 0; l < blocks; l++ {
 		p := fmt.Sprintf("transformer.h.%d.", l)
-		u := ln(p+"ln_1", h)
+		entering := h
+		u := ln(lnNew(p+"ln_1"), h)
+		mix, probs := graph.NoValue, graph.NoValue
 		if lm, ok := cfg.Mixers[l]; ok {
 			dims := mixer.Dims{Batch: batch, SeqLen: t, DModel: d, Heads: nh, KVHeads: nh, Layer: l, DType: dt}
-			y, err := in.mixerLayer(ctx, lm, p+"mixer.", u, dims, seed)
-			if err != nil {
+			var err error
+			if mix, err = in.mixerLayer(ctx, lm, in.prefix+p+"mixer.", u, dims, seed); err != nil {
 				return nil, fmt.Errorf("layer %d mixer: %w", l, err)
 			}
-			h = b.Add(h, y)
 		} else {
 			qkv := conv1d(b, u, in.normal(p+"attn.c_attn.weight", 0.02, d, 3*d), in.constant(p+"attn.c_attn.bias", 0, 3*d))
 			split := func(i int) graph.Value {
 				x := b.SliceAxis(qkv, 2, i*d, (i+1)*d)
 				return b.Transpose(b.Reshape(x, batch, t, nh, hd), 0, 2, 1, 3)
 			}
-			y := nn.CausalAttention(b, split(0), split(1), split(2), 1/math.Sqrt(float64(hd)), 0, 0)
+			var y graph.Value
+			probs, y = attend(b, split(0), split(1), split(2), 1/math.Sqrt(float64(hd)))
 			y = b.Reshape(b.Transpose(y, 0, 2, 1, 3), batch, t, d)
-			h = b.Add(h, conv1d(b, y, in.normal(p+"attn.c_proj.weight", resid, d, d), in.constant(p+"attn.c_proj.bias", 0, d)))
+			mix = conv1d(b, y, in.normal(p+"attn.c_proj.weight", resid, d, d), in.constant(p+"attn.c_proj.bias", 0, d))
 		}
-		u = ln(p+"ln_2", h)
-		m := conv1d(b, u, in.normal(p+"mlp.c_fc.weight", 0.02, d, f), in.constant(p+"mlp.c_fc.bias", 0, f))
-		h = b.Add(h, conv1d(b, nn.GeluTanh(b, m), in.normal(p+"mlp.c_proj.weight", resid, f, d), in.constant(p+"mlp.c_proj.bias", 0, d)))
+		// The MLP's params, in the order of the Hugging Face model.
+		ln2 := lnNew(p + "ln_2")
+		fcW, fcB := in.normal(p+"mlp.c_fc.weight", 0.02, d, f), in.constant(p+"mlp.c_fc.bias", 0, f)
+		projW, projB := in.normal(p+"mlp.c_proj.weight", resid, f, d), in.constant(p+"mlp.c_proj.bias", 0, d)
+		// The sequential block: the MLP reads the stream after the mixer.
+		withMixer := func(m graph.Value) graph.Value {
+			h1 := b.Add(entering, m)
+			x := conv1d(b, ln(ln2, h1), fcW, fcB)
+			return b.Add(h1, conv1d(b, nn.GeluTanh(b, x), projW, projB))
+		}
+		h = withMixer(mix)
+		taps = append(taps, LayerTaps{Residual: entering, Input: u, Mixer: mix, Block: h, Probs: probs, WithMixer: withMixer})
 	}
-	h = ln("transformer.ln_f", h)
-	logits := nn.Linear(b, h, wte, graph.NoValue)
+	logits := graph.NoValue
+	if head {
+		h = ln(lnNew("transformer.ln_f"), h)
+		logits = nn.Linear(b, h, wte, graph.NoValue)
+	}
 	if err := b.Err(); err != nil {
 		return nil, err
 	}
-	return &LM{Tokens: tokens, Logits: logits, Params: in.params}, nil
+	return &LM{Tokens: tokens, Logits: logits, Params: in.params, Layers: taps}, nil
 }

@@ -71,6 +71,10 @@ func BuildLlama(b *graph.Builder, cfg LlamaConfig, dt graph.DType, batch int, se
 }
 
 func buildLlama(ctx context.Context, b *graph.Builder, cfg LlamaConfig, dt graph.DType, batch int, seed uint64) (*LM, error) {
+	return buildLlamaOpts(ctx, b, cfg, dt, batch, seed, buildOpts{})
+}
+
+func buildLlamaOpts(ctx context.Context, b *graph.Builder, cfg LlamaConfig, dt graph.DType, batch int, seed uint64, opt buildOpts) (*LM, error) {
 	cfg = cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("llama config: %w", err)
@@ -78,23 +82,29 @@ func buildLlama(ctx context.Context, b *graph.Builder, cfg LlamaConfig, dt graph
 	if err := checkMixerLayers(cfg.Mixers, cfg.Layers); err != nil {
 		return nil, fmt.Errorf("llama config: %w", err)
 	}
-	in := &initializer{b: b, dt: dt, rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))}
+	blocks, head, err := opt.blocks(cfg.Layers)
+	if err != nil {
+		return nil, fmt.Errorf("llama config: %w", err)
+	}
+	in := &initializer{b: b, dt: dt, prefix: opt.prefix, rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))}
 	d, t, f := cfg.DModel, cfg.SeqLen, cfg.MLPHidden
 	hd := d / cfg.Heads
 	resid := 0.02 / math.Sqrt(2*float64(cfg.Layers))
-	tokens := b.Input("tokens", graph.I32, batch, t)
+	tokens := tokensInput(b, batch, t)
 	embed := in.normal("model.embed_tokens.weight", 0.02, cfg.Vocab, d)
 	h := b.Gather(embed, tokens)
-	for l := 0; l < cfg.Layers; l++ {
+	taps := make([]LayerTaps, 0, blocks)
+	for l := 0; l < blocks; l++ {
 		p := fmt.Sprintf("model.layers.%d.", l)
+		entering := h
 		u := b.RMSNorm(h, in.constant(p+"input_layernorm.weight", 1, d), cfg.RMSNormEps)
+		mix, probs := graph.NoValue, graph.NoValue
 		if lm, ok := cfg.Mixers[l]; ok {
 			dims := mixer.Dims{Batch: batch, SeqLen: t, DModel: d, Heads: cfg.Heads, KVHeads: cfg.KVHeads, Layer: l, DType: dt}
-			y, err := in.mixerLayer(ctx, lm, p+"mixer.", u, dims, seed)
-			if err != nil {
+			var err error
+			if mix, err = in.mixerLayer(ctx, lm, in.prefix+p+"mixer.", u, dims, seed); err != nil {
 				return nil, fmt.Errorf("layer %d mixer: %w", l, err)
 			}
-			h = b.Add(h, y)
 		} else {
 			heads := func(name string, n int) graph.Value {
 				x := nn.Linear(b, u, in.normal(p+"self_attn."+name+".weight", 0.02, n*hd, d), graph.NoValue)
@@ -102,23 +112,38 @@ func buildLlama(ctx context.Context, b *graph.Builder, cfg LlamaConfig, dt graph
 			}
 			q, k, v := heads("q_proj", cfg.Heads), heads("k_proj", cfg.KVHeads), heads("v_proj", cfg.KVHeads)
 			q, k = nn.RoPE(b, q, hd, cfg.RopeTheta, 0), nn.RoPE(b, k, hd, cfg.RopeTheta, 0)
-			y := nn.CausalAttention(b, q, k, v, 1/math.Sqrt(float64(hd)), 0, 0)
+			var y graph.Value
+			probs, y = attend(b, q, k, v, 1/math.Sqrt(float64(hd)))
 			y = b.Reshape(b.Transpose(y, 0, 2, 1, 3), batch, t, d)
-			h = b.Add(h, nn.Linear(b, y, in.normal(p+"self_attn.o_proj.weight", resid, d, d), graph.NoValue))
+			mix = nn.Linear(b, y, in.normal(p+"self_attn.o_proj.weight", resid, d, d), graph.NoValue)
 		}
-		u = b.RMSNorm(h, in.constant(p+"post_attention_layernorm.weight", 1, d), cfg.RMSNormEps)
-		gate := nn.Linear(b, u, in.normal(p+"mlp.gate_proj.weight", 0.02, f, d), graph.NoValue)
-		up := nn.Linear(b, u, in.normal(p+"mlp.up_proj.weight", 0.02, f, d), graph.NoValue)
-		h = b.Add(h, nn.Linear(b, b.Mul(nn.Silu(b, gate), up), in.normal(p+"mlp.down_proj.weight", resid, d, f), graph.NoValue))
+		// The MLP's params, created in the order of the Hugging Face model
+		// (the random init draws them in sequence).
+		norm2 := in.constant(p+"post_attention_layernorm.weight", 1, d)
+		gateW := in.normal(p+"mlp.gate_proj.weight", 0.02, f, d)
+		upW := in.normal(p+"mlp.up_proj.weight", 0.02, f, d)
+		downW := in.normal(p+"mlp.down_proj.weight", resid, d, f)
+		// The sequential block: the MLP reads the stream after the mixer.
+		withMixer := func(m graph.Value) graph.Value {
+			h1 := b.Add(entering, m)
+			u2 := b.RMSNorm(h1, norm2, cfg.RMSNormEps)
+			gate, up := nn.Linear(b, u2, gateW, graph.NoValue), nn.Linear(b, u2, upW, graph.NoValue)
+			return b.Add(h1, nn.Linear(b, b.Mul(nn.Silu(b, gate), up), downW, graph.NoValue))
+		}
+		h = withMixer(mix)
+		taps = append(taps, LayerTaps{Residual: entering, Input: u, Mixer: mix, Block: h, Probs: probs, WithMixer: withMixer})
 	}
-	h = b.RMSNorm(h, in.constant("model.norm.weight", 1, d), cfg.RMSNormEps)
-	head := embed
-	if !cfg.TieEmbeddings {
-		head = in.normal("lm_head.weight", 0.02, cfg.Vocab, d)
+	logits := graph.NoValue
+	if head {
+		h = b.RMSNorm(h, in.constant("model.norm.weight", 1, d), cfg.RMSNormEps)
+		headW := embed
+		if !cfg.TieEmbeddings {
+			headW = in.normal("lm_head.weight", 0.02, cfg.Vocab, d)
+		}
+		logits = nn.Linear(b, h, headW, graph.NoValue)
 	}
-	logits := nn.Linear(b, h, head, graph.NoValue)
 	if err := b.Err(); err != nil {
 		return nil, err
 	}
-	return &LM{Tokens: tokens, Logits: logits, Params: in.params}, nil
+	return &LM{Tokens: tokens, Logits: logits, Params: in.params, Layers: taps}, nil
 }

@@ -103,22 +103,26 @@ type Param struct {
 	NoDecay bool // norms, biases and SSM skips take no weight decay
 }
 
-// LM is a built language model: logits [B,T,V] over input tokens [B,T].
+// LM is a built language model: logits [B,T,V] over input tokens [B,T],
+// and each built block's taps (see LayerTaps).
 type LM struct {
 	Tokens graph.Value
-	Logits graph.Value
+	Logits graph.Value // graph.NoValue when only the first blocks were built
 	Params []Param
+	Layers []LayerTaps
 }
 
 // initializer creates params with deterministic random initial values.
 type initializer struct {
 	b      *graph.Builder
+	prefix string // of every param name
 	dt     graph.DType
 	rng    *rand.Rand
 	params []Param
 }
 
 func (in *initializer) param(name string, noDecay bool, fill func(i int) float64, shape ...int) graph.Value {
+	name = in.prefix + name
 	t := graph.NewTensor(in.dt, shape...)
 	for i := 0; i < t.Len(); i++ {
 		t.Set(i, fill(i))
@@ -144,6 +148,10 @@ func BuildPhi(b *graph.Builder, cfg PhiConfig, dt graph.DType, batch int, seed u
 }
 
 func buildPhi(ctx context.Context, b *graph.Builder, cfg PhiConfig, dt graph.DType, batch int, seed uint64) (*LM, error) {
+	return buildPhiOpts(ctx, b, cfg, dt, batch, seed, buildOpts{})
+}
+
+func buildPhiOpts(ctx context.Context, b *graph.Builder, cfg PhiConfig, dt graph.DType, batch int, seed uint64, opt buildOpts) (*LM, error) {
 	cfg = cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("phi config: %w", err)
@@ -151,41 +159,54 @@ func buildPhi(ctx context.Context, b *graph.Builder, cfg PhiConfig, dt graph.DTy
 	if err := checkMixerLayers(cfg.Mixers, cfg.Layers); err != nil {
 		return nil, fmt.Errorf("phi config: %w", err)
 	}
-	in := &initializer{b: b, dt: dt, rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))}
+	blocks, head, err := opt.blocks(cfg.Layers)
+	if err != nil {
+		return nil, fmt.Errorf("phi config: %w", err)
+	}
+	in := &initializer{b: b, dt: dt, prefix: opt.prefix, rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))}
 	d, t := cfg.DModel, cfg.SeqLen
 	resid := 0.02 / math.Sqrt(2*float64(cfg.Layers))
-	tokens := b.Input("tokens", graph.I32, batch, t)
+	tokens := tokensInput(b, batch, t)
 	h := b.Gather(in.normal("model.embed_tokens.weight", 0.02, cfg.Vocab, d), tokens)
-	for l := 0; l < cfg.Layers; l++ {
+	taps := make([]LayerTaps, 0, blocks)
+	for l := 0; l < blocks; l++ {
 		p := fmt.Sprintf("model.layers.%d.", l)
 		u := b.LayerNorm(h, in.constant(p+"input_layernorm.weight", 1, d), in.constant(p+"input_layernorm.bias", 0, d), cfg.LayerNormEps)
-		var mix graph.Value
+		mix, probs := graph.NoValue, graph.NoValue
 		if lm, ok := cfg.Mixers[l]; ok {
 			dims := mixer.Dims{Batch: batch, SeqLen: t, DModel: d, Heads: cfg.Heads, KVHeads: cfg.Heads, Layer: l, DType: dt}
 			var err error
-			if mix, err = in.mixerLayer(ctx, lm, p+"mixer.", u, dims, seed); err != nil {
+			if mix, err = in.mixerLayer(ctx, lm, in.prefix+p+"mixer.", u, dims, seed); err != nil {
 				return nil, fmt.Errorf("layer %d mixer: %w", l, err)
 			}
 		} else if cfg.Mixer == MixerAttention {
-			mix = phiAttention(b, in, cfg, p+"self_attn.", u, batch, resid)
+			mix, probs = phiAttention(b, in, cfg, p+"self_attn.", u, batch, resid)
 		} else {
 			mix = discreteMamba2(b, in, cfg, p+"mixer.", u, batch, resid)
 		}
 		f := nn.Linear(b, u, in.normal(p+"mlp.fc1.weight", 0.02, cfg.MLPHidden, d), in.constant(p+"mlp.fc1.bias", 0, cfg.MLPHidden))
 		f = nn.Linear(b, nn.GeluTanh(b, f), in.normal(p+"mlp.fc2.weight", resid, d, cfg.MLPHidden), in.constant(p+"mlp.fc2.bias", 0, d))
-		h = b.Add(h, b.Add(mix, f))
+		// The parallel block: the MLP reads u, not the mixer's output.
+		entering := h
+		withMixer := func(m graph.Value) graph.Value { return b.Add(entering, b.Add(m, f)) }
+		h = withMixer(mix)
+		taps = append(taps, LayerTaps{Residual: entering, Input: u, Mixer: mix, Block: h, Probs: probs, WithMixer: withMixer})
 	}
-	h = b.LayerNorm(h, in.constant("model.final_layernorm.weight", 1, d), in.constant("model.final_layernorm.bias", 0, d), cfg.LayerNormEps)
-	logits := nn.Linear(b, h, in.normal("lm_head.weight", 0.02, cfg.Vocab, d), in.constant("lm_head.bias", 0, cfg.Vocab))
+	logits := graph.NoValue
+	if head {
+		h = b.LayerNorm(h, in.constant("model.final_layernorm.weight", 1, d), in.constant("model.final_layernorm.bias", 0, d), cfg.LayerNormEps)
+		logits = nn.Linear(b, h, in.normal("lm_head.weight", 0.02, cfg.Vocab, d), in.constant("lm_head.bias", 0, cfg.Vocab))
+	}
 	if err := b.Err(); err != nil {
 		return nil, err
 	}
-	return &LM{Tokens: tokens, Logits: logits, Params: in.params}, nil
+	return &LM{Tokens: tokens, Logits: logits, Params: in.params, Layers: taps}, nil
 }
 
 // phiAttention is Phi's attention: q, k, v and dense projections with
-// biases, partial rotary embedding, causal softmax. u[B,T,C] → [B,T,C].
-func phiAttention(b *graph.Builder, in *initializer, cfg PhiConfig, p string, u graph.Value, batch int, resid float64) graph.Value {
+// biases, partial rotary embedding, causal softmax. u[B,T,C] → y[B,T,C] and
+// the post-softmax probabilities [B,H,T,T].
+func phiAttention(b *graph.Builder, in *initializer, cfg PhiConfig, p string, u graph.Value, batch int, resid float64) (y, probs graph.Value) {
 	d, h, t := cfg.DModel, cfg.Heads, cfg.SeqLen
 	hd := d / h
 	heads := func(name string) graph.Value {
@@ -196,9 +217,9 @@ func phiAttention(b *graph.Builder, in *initializer, cfg PhiConfig, p string, u 
 	if cfg.RotaryDim > 0 {
 		q, k = nn.RoPE(b, q, cfg.RotaryDim, cfg.RopeTheta, 0), nn.RoPE(b, k, cfg.RotaryDim, cfg.RopeTheta, 0)
 	}
-	y := nn.CausalAttention(b, q, k, v, 1/math.Sqrt(float64(hd)), 0, 0)
+	probs, y = attend(b, q, k, v, 1/math.Sqrt(float64(hd)))
 	y = b.Reshape(b.Transpose(y, 0, 2, 1, 3), batch, t, d)
-	return nn.Linear(b, y, in.normal(p+"dense.weight", resid, d, d), in.constant(p+"dense.bias", 0, d))
+	return nn.Linear(b, y, in.normal(p+"dense.weight", resid, d, d), in.constant(p+"dense.bias", 0, d)), probs
 }
 
 // discreteMamba2 is the Phi-Mamba student mixer (MOHAWK.md): in_proj →
