@@ -12,7 +12,7 @@
 //     as used by GPT-2, Phi and Llama-3. Supported: model.vocab; model.merges
 //     in both the "a b" string form and the ["a", "b"] list form;
 //     model.ignore_merges; added_tokens (matched by exact string before
-//     pre-tokenization, leftmost and then longest first); the ByteLevel
+//     pre-tokenization, leftmost and then longest first, with their options); the ByteLevel
 //     pre-tokenizer with its GPT-2 split, or a Sequence of a Split with the
 //     GPT-2 or Llama-3 pattern (behavior Isolated) followed by ByteLevel
 //     without its own regex; the ByteLevel decoder. The split patterns use
@@ -30,9 +30,16 @@
 // EOS of a loaded tokenizer is the id of the first added token found among
 // <|endoftext|>, <|end_of_text|>, </s>, <eos> and <|im_end|>, or -1.
 //
-// Not applied: post-processors (Encode adds no BOS or other template
-// tokens), and the lstrip, rstrip and single_word options of added tokens.
-// ByteLevel's add_prefix_space is applied to each stretch of text between
+// Encode never adds post-processor tokens: it is what corpora are tokenised
+// with, and packing puts EOS between documents, never a BOS. EncodeSpecial
+// (text, true) adds them as the library's encode does by default, from the
+// post_processor: TemplateProcessing (its single-sequence template, e.g.
+// Llama-3's "<|begin_of_text|> $A"), RobertaProcessing and BertProcessing
+// (cls, text, sep), ByteLevel (no tokens) and a Sequence of these. Pair
+// templates are not used.
+//
+// Added tokens follow the library's AddedToken options: single_word,
+// lstrip, rstrip and normalized (added.go says exactly how). ByteLevel's add_prefix_space is applied to each stretch of text between
 // added tokens that does not start with a space, as the library does.
 //
 // Decode returns the raw bytes of the tokens concatenated; it does not

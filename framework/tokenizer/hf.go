@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 )
@@ -20,13 +19,18 @@ type hfFile struct {
 		EndOfWordSuffix         *string         `json:"end_of_word_suffix"`
 	} `json:"model"`
 	AddedTokens []struct {
-		ID      int32  `json:"id"`
-		Content string `json:"content"`
-		Special bool   `json:"special"`
+		ID         int32  `json:"id"`
+		Content    string `json:"content"`
+		Special    bool   `json:"special"`
+		SingleWord bool   `json:"single_word"`
+		LStrip     bool   `json:"lstrip"`
+		RStrip     bool   `json:"rstrip"`
+		Normalized *bool  `json:"normalized"`
 	} `json:"added_tokens"`
-	Normalizer   json.RawMessage `json:"normalizer"`
-	PreTokenizer json.RawMessage `json:"pre_tokenizer"`
-	Decoder      json.RawMessage `json:"decoder"`
+	Normalizer    json.RawMessage `json:"normalizer"`
+	PreTokenizer  json.RawMessage `json:"pre_tokenizer"`
+	PostProcessor json.RawMessage `json:"post_processor"`
+	Decoder       json.RawMessage `json:"decoder"`
 }
 
 type hfPreTok struct {
@@ -78,9 +82,14 @@ type merge struct {
 	id   int32
 }
 
+// addedTok is an added token with the options of the library's AddedToken
+// (see added.go for what each does).
 type addedTok struct {
-	text string
-	id   int32
+	text                  string
+	id                    int32
+	singleWord            bool
+	lstrip, rstrip        bool
+	normalized, isSpecial bool
 }
 
 type bpe struct {
@@ -91,8 +100,9 @@ type bpe struct {
 	ignoreMerges bool
 	split        splitFunc
 	addPrefix    bool
-	added        []addedTok // sorted by text, longest first within a first byte
-	addedFirst   [256]bool
+	raw          addedSet // added tokens matched in the text as given
+	norm         addedSet // added tokens matched after normalization
+	template     []templateItem
 	vocabSize    int
 	eos          int32
 
@@ -208,6 +218,11 @@ func buildBPE(f *hfFile) (*bpe, error) {
 	if err := parsePreTok(f.PreTokenizer, t); err != nil {
 		return nil, err
 	}
+	tmpl, err := parsePostProcessor(f.PostProcessor)
+	if err != nil {
+		return nil, err
+	}
+	t.template = tmpl
 
 	var vocab map[string]int32
 	if err := json.Unmarshal(f.Model.Vocab, &vocab); err != nil {
@@ -269,19 +284,42 @@ func buildBPE(f *hfFile) (*bpe, error) {
 		}
 	}
 
+	var all []addedTok
 	for _, a := range f.AddedTokens {
 		if a.Content == "" {
 			continue
 		}
-		t.added = append(t.added, addedTok{a.Content, a.ID})
-		t.addedFirst[a.Content[0]] = true
+		if a.ID < 0 {
+			return nil, fmt.Errorf("added_tokens: %q has negative id %d", a.Content, a.ID)
+		}
+		// The library's default: special tokens are not normalized, others are.
+		normalized := !a.Special
+		if a.Normalized != nil {
+			normalized = *a.Normalized
+		}
+		tok := addedTok{text: a.Content, id: a.ID, singleWord: a.SingleWord, lstrip: a.LStrip,
+			rstrip: a.RStrip, normalized: normalized, isSpecial: a.Special}
+		all = append(all, tok)
+		if normalized {
+			t.norm.add(tok)
+		} else {
+			t.raw.add(tok)
+		}
 		if int(a.ID) < len(t.pieces) {
 			t.pieces[a.ID] = a.Content
 		}
 	}
-	sort.Slice(t.added, func(i, j int) bool { return len(t.added[i].text) > len(t.added[j].text) })
+	t.raw.finish()
+	t.norm.finish()
+	for _, it := range t.template {
+		for _, id := range it.ids {
+			if int(id) >= t.vocabSize {
+				return nil, fmt.Errorf("post_processor: special token id %d is outside the vocabulary (size %d)", id, t.vocabSize)
+			}
+		}
+	}
 	for _, name := range []string{"<|endoftext|>", "<|end_of_text|>", "</s>", "<eos>", "<|im_end|>"} {
-		for _, a := range t.added {
+		for _, a := range all {
 			if a.text == name {
 				t.eos = a.id
 				break
@@ -345,27 +383,41 @@ func (t *bpe) Decode(ids []int32) string {
 }
 
 // Encode splits out added tokens, pre-tokenizes the rest and applies BPE to
-// each piece.
+// each piece. It adds no post-processor tokens (see EncodeSpecial).
 func (t *bpe) Encode(text string) []int32 {
-	ids := make([]int32, 0, len(text)/3+1)
-	start := 0
-	if len(t.added) > 0 {
-		for i := 0; i < len(text); i++ {
-			if !t.addedFirst[text[i]] {
-				continue
-			}
-			for _, a := range t.added {
-				if strings.HasPrefix(text[i:], a.text) {
-					ids = t.encodeChunk(ids, text[start:i])
-					ids = append(ids, a.id)
-					start = i + len(a.text)
-					i = start - 1
-					break
-				}
-			}
+	return t.encode(make([]int32, 0, len(text)/3+1), text)
+}
+
+// EncodeSpecial is Encode with, if addSpecial is set, the post-processor's
+// tokens around the ids (a BOS for Llama-3, <s> … </s> for RoBERTa), as the
+// library's encode(text, add_special_tokens=True) does.
+func (t *bpe) EncodeSpecial(text string, addSpecial bool) []int32 {
+	if !addSpecial || len(t.template) == 0 {
+		return t.Encode(text)
+	}
+	ids := make([]int32, 0, len(text)/3+8)
+	for _, it := range t.template {
+		if it.sequence {
+			ids = t.encode(ids, text)
+		} else {
+			ids = append(ids, it.ids...)
 		}
 	}
-	return t.encodeChunk(ids, text[start:])
+	return ids
+}
+
+// encode appends the ids of text: first the added tokens that are not
+// normalized are split out of the whole text, then the normalized ones out
+// of each remaining stretch (with no normalizer supported, normalizing is
+// the identity, but the order of the two passes still decides overlaps),
+// and what remains is pre-tokenized and merged.
+func (t *bpe) encode(ids []int32, text string) []int32 {
+	if t.raw.empty() && t.norm.empty() {
+		return t.encodeChunk(ids, text)
+	}
+	return t.raw.split(ids, text, func(ids []int32, s string) []int32 {
+		return t.norm.split(ids, s, t.encodeChunk)
+	})
 }
 
 func (t *bpe) encodeChunk(ids []int32, s string) []int32 {

@@ -2,8 +2,16 @@ package tokenizer
 
 // Tokenizer maps text to token ids and back.
 type Tokenizer interface {
-	// Encode returns the ids of text.
+	// Encode returns the ids of text and nothing else: no BOS or other
+	// post-processor tokens, so that documents tokenised for a corpus can be
+	// joined with EOS separators and no BOS appears between them.
 	Encode(text string) []int32
+	// EncodeSpecial returns the ids of text as a model input: with
+	// addSpecial, wrapped in the tokenizer's post-processor tokens (a
+	// tokenizer.json's TemplateProcessing, e.g. Llama-3's BOS), as the
+	// Hugging Face library's encode(text, add_special_tokens=True) does;
+	// without, the same as Encode.
+	EncodeSpecial(text string, addSpecial bool) []int32
 	// Decode returns the text of ids; ids out of range are skipped.
 	Decode(ids []int32) string
 	// VocabSize is one more than the largest id Encode or EOS can return.
@@ -29,6 +37,9 @@ func (byteTok) Encode(text string) []int32 {
 	}
 	return ids
 }
+
+// EncodeSpecial is Encode: the byte-level tokenizer adds no special tokens.
+func (t byteTok) EncodeSpecial(text string, _ bool) []int32 { return t.Encode(text) }
 
 func (byteTok) Decode(ids []int32) string {
 	b := make([]byte, 0, len(ids))

@@ -10,6 +10,13 @@ and the library's encodings of a set of test strings.
   llama3_style: Split(Llama-3 regex, isolated) + ByteLevel(use_regex=False),
               BPE with ignore_merges, merges in the [a, b] list form,
               several added special tokens.
+  llama3_template: llama3_style with Llama-3's post-processor (Sequence of
+              ByteLevel and TemplateProcessing "<|begin_of_text|> $A") and
+              added tokens with lstrip, rstrip, single_word and normalized
+              set in several combinations; its cases hold the ids with and
+              without add_special_tokens.
+  gpt2_roberta: gpt2_style with a RobertaProcessing post-processor and an
+              added <mask> token with lstrip (as RoBERTa has).
 
 Usage: python make_fixtures.py OUTDIR
 """
@@ -19,7 +26,7 @@ import os
 import random
 import sys
 
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
 LLAMA3 = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|"
@@ -121,6 +128,68 @@ def dump(tok, out, name, merges_as_strings):
         json.dump({"cases": cases}, f, ensure_ascii=False)
 
 
+# Added tokens of llama3_template: (content, special, single_word, lstrip,
+# rstrip, normalized). "ab" (normalized) and "bc" (not) overlap, which shows
+# that the non-normalized tokens are extracted from the whole text first.
+ADDED = [
+    ("<mask>", True, False, True, False, False),
+    ("[R]", False, False, False, True, False),
+    ("<both>", False, False, True, True, True),
+    ("xyz", False, True, False, False, True),
+    ("<sw>", True, True, True, True, False),
+    ("ab", False, False, False, False, True),
+    ("bc", False, False, False, False, False),
+    (" q", False, False, False, True, False),
+]
+
+# Pieces mixed at random to exercise the added tokens' options.
+ADDED_POOL = [t[0] for t in ADDED] + [
+    "<|begin_of_text|>", "<|eot_id|>", " ", " ", "  ", "\t", "\n", "\u2000", "\u00a0", "a", "b", "c",
+    "x", "y", "z", "q", "é", "1", "_", ".", "-", "\u0301", "日", "Hello", " world",
+]
+
+
+def added_texts(n):
+    rng = random.Random(7)
+    out = []
+    for _ in range(n):
+        k = rng.randint(1, 16)
+        out.append("".join(rng.choice(ADDED_POOL) for _ in range(k)))
+    return out
+
+
+ADDED_TESTS = [
+    "a <mask> b",
+    "a   <mask>b",
+    "<mask>",
+    "  <mask>  ",
+    "x [R]   y",
+    "[R]\t\n z",
+    "p  <both>  q",
+    "xyz xyzw wxyz xyz. (xyz) _xyz xyz_ 1xyz é\u0301xyz",
+    "<sw> a<sw> <sw>b <sw>",
+    "abc",
+    "ab bc abc bca",
+    "q q  q [R] q",
+    "<|begin_of_text|>already there",
+]
+
+
+def dump_processed(tok, out, name, texts):
+    """Writes NAME.tokenizer.json and NAME.cases.json with each text's ids
+    without (ids) and with (ids_special) add_special_tokens."""
+    path = os.path.join(out, name + ".tokenizer.json")
+    tok.save(path)
+    tok = Tokenizer.from_file(path)
+    cases = []
+    for t in texts:
+        plain = tok.encode(t, add_special_tokens=False).ids
+        special = tok.encode(t, add_special_tokens=True).ids
+        cases.append({"text": t, "ids": plain, "ids_special": special})
+    with open(os.path.join(out, name + ".cases.json"), "w") as f:
+        json.dump({"cases": cases}, f, ensure_ascii=False)
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "."
     os.makedirs(out, exist_ok=True)
@@ -140,6 +209,35 @@ def main():
         1200,
     )
     dump(llama, out, "llama3_style", False)
+
+    texts = TESTS + ADDED_TESTS + corpus()[:300:7] + random_texts(200) + added_texts(600)
+    llama = Tokenizer.from_file(os.path.join(out, "llama3_style.tokenizer.json"))
+    for content, special, single_word, lstrip, rstrip, normalized in ADDED:
+        t = AddedToken(content, single_word=single_word, lstrip=lstrip, rstrip=rstrip, normalized=normalized, special=special)
+        if special:
+            llama.add_special_tokens([t])
+        else:
+            llama.add_tokens([t])
+    bos = "<|begin_of_text|>"
+    llama.post_processor = processors.Sequence(
+        [
+            processors.ByteLevel(trim_offsets=False),
+            processors.TemplateProcessing(
+                single=f"{bos} $A",
+                pair=f"{bos} $A {bos} $B:1",
+                special_tokens=[(bos, llama.token_to_id(bos))],
+            ),
+        ]
+    )
+    dump_processed(llama, out, "llama3_template", texts)
+
+    gpt2 = Tokenizer.from_file(os.path.join(out, "gpt2_style.tokenizer.json"))
+    gpt2.add_special_tokens([AddedToken("<mask>", lstrip=True, normalized=False, special=True)])
+    eot = "<|endoftext|>"
+    gpt2.post_processor = processors.RobertaProcessing(
+        (eot, gpt2.token_to_id(eot)), (eot, gpt2.token_to_id(eot)), trim_offsets=True, add_prefix_space=False
+    )
+    dump_processed(gpt2, out, "gpt2_roberta", texts)
 
 
 if __name__ == "__main__":
