@@ -22,6 +22,7 @@ const (
 	SourceBesideBinary Source = "beside-binary" // plugins/ next to the mohawk executable
 	SourceUserDir      Source = "user-dir"      // $MOHAWK_PLUGIN_DIR, or the XDG data folder
 	SourcePath         Source = "PATH"          // a folder of $PATH
+	SourceBuiltin      Source = "built-in"      // served by the mohawk executable itself
 )
 
 // EnvPluginDir names the environment variable that overrides the user folder.
@@ -54,6 +55,18 @@ type Found struct {
 	// ShadowedBy is the path of the plugin of the same name found earlier in
 	// the search order, which is the one used; empty for that one.
 	ShadowedBy string
+	// Args are the arguments Launch passes to Path: none for a plugin
+	// executable, "plugin serve <kind> <name>" for a built-in (see Builtin).
+	Args []string
+}
+
+// Builtin is the built-in plugin of kind k called name, served by the
+// executable exe (the mohawk command) when it runs "exe plugin serve k name".
+// It is launched like any other plugin, as its own process: the built-ins
+// are plugins that ship inside mohawk, not code run in the host.
+func Builtin(k Kind, name, exe string) Found {
+	return Found{Kind: k, Name: name, Path: exe, Source: SourceBuiltin,
+		Args: []string{"plugin", "serve", string(k), name}}
 }
 
 // Program is the plugin's executable name, mohawk-<kind>-<name>: the name used

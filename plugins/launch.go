@@ -42,6 +42,9 @@ type Options struct {
 	// exits; Go ends threads only when a goroutine locked to its thread
 	// (runtime.LockOSThread) returns, so do not Launch from such a goroutine.
 	NoParentDeathSignal bool
+	// Env holds "NAME=value" entries added to the plugin's environment (which
+	// is otherwise the host's), e.g. GOMAXPROCS for a backend's thread count.
+	Env []string
 }
 
 // Plugin is a running plugin process.
@@ -108,7 +111,10 @@ func Launch(ctx context.Context, found Found, opts Options) (*Plugin, error) {
 		}
 	}
 
-	cmd := exec.Command(found.Path)
+	cmd := exec.Command(found.Path, found.Args...)
+	if len(opts.Env) > 0 {
+		cmd.Env = append(os.Environ(), opts.Env...)
+	}
 	if !opts.NoParentDeathSignal {
 		setParentDeathSignal(cmd)
 	}

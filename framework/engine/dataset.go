@@ -1,0 +1,133 @@
+// Datasets: a pipeline dataset becomes a token cache (framework/data), cut
+// into training and validation sequences. Each dataset is built once per
+// engine and shared by the stages and evaluations that read it.
+
+package engine
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/mohawk-distill/mohawk/framework/checkpoint"
+	"github.com/mohawk-distill/mohawk/framework/data"
+	"github.com/mohawk-distill/mohawk/framework/pipeline"
+	"github.com/mohawk-distill/mohawk/framework/tokenizer"
+	"github.com/mohawk-distill/mohawk/plugins"
+)
+
+// corpus is a built dataset.
+type corpus struct {
+	ds         *pipeline.Dataset
+	tokens     *data.Tokens
+	train, val *data.Set
+	vocab      int
+}
+
+func (c *corpus) close() {
+	if c != nil && c.tokens != nil {
+		c.tokens.Close()
+	}
+}
+
+// sources turns a dataset's files, JSONL and folder into data sources.
+func sources(ds *pipeline.Dataset) []data.Source {
+	var srcs []data.Source
+	for _, f := range ds.Files {
+		srcs = append(srcs, data.Text(f))
+	}
+	if ds.JSONL != "" {
+		srcs = append(srcs, data.JSONL(ds.JSONL, ds.Field))
+	}
+	if ds.Dir != "" {
+		srcs = append(srcs, data.Dir(ds.Dir, ds.Ext))
+	}
+	return srcs
+}
+
+// loadTokenizer resolves a dataset's tokenizer: the byte tokenizer, a
+// tokenizer.json, or the one in a teacher's folder (teacherDir). It returns
+// the tokenizer and an identity for the cache key.
+func loadTokenizer(name, teacherDir string) (tokenizer.Tokenizer, string, error) {
+	switch name {
+	case "", "bytes":
+		return tokenizer.Bytes(), "bytes", nil
+	case "teacher":
+		if teacherDir == "" {
+			return nil, "", fmt.Errorf(`tokenizer = "teacher" needs a teacher with a checkpoint folder holding tokenizer.json`)
+		}
+		name = filepath.Join(teacherDir, "tokenizer.json")
+	}
+	tok, err := tokenizer.LoadHF(name)
+	if err != nil {
+		return nil, "", err
+	}
+	sum, err := plugins.FileSHA256(name)
+	if err != nil {
+		return nil, "", err
+	}
+	return tok, "hf:" + sum, nil
+}
+
+// corpus builds (once) the dataset ds, tokenised for the teacher tm (whose
+// folder provides tokenizer "teacher" and whose vocabulary must hold every
+// id).
+func (e *Engine) corpus(ds *pipeline.Dataset, tm *teacherModel) (*corpus, error) {
+	if c, ok := e.corpora[ds.Name]; ok {
+		return c, nil
+	}
+	teacherDir := ""
+	if tm != nil && tm.folder != nil {
+		teacherDir = tm.folder.Dir
+	}
+	tok, tokID, err := loadTokenizer(ds.Tokenizer, teacherDir)
+	if err != nil {
+		return nil, fmt.Errorf("dataset %q: %w", ds.Name, err)
+	}
+	if tm != nil {
+		if v := teacherVocab(tm.cfg); v < tok.VocabSize() {
+			return nil, fmt.Errorf("dataset %q: its tokenizer has %d ids but teacher %q's vocabulary has %d", ds.Name, tok.VocabSize(), tm.t.Name, v)
+		}
+	}
+	cacheDir := ds.CacheDir
+	if cacheDir == "" {
+		cacheDir = filepath.Join(e.p.Dir, ".mohawk", "cache")
+	}
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return nil, fmt.Errorf("dataset %q: %w", ds.Name, err)
+	}
+	log := e.log
+	toks, err := data.Build(sources(ds), tok, data.Options{CacheDir: cacheDir, TokenizerID: tokID, Progress: e.opt.Progress,
+		Logf: func(format string, args ...any) { log.Info().Str("dataset", ds.Name).Msgf(format, args...) }})
+	if err != nil {
+		return nil, fmt.Errorf("dataset %q: %w", ds.Name, err)
+	}
+	train, val, err := data.Split(toks, ds.SeqLen, ds.Validation, 0)
+	if err != nil {
+		toks.Close()
+		return nil, fmt.Errorf("dataset %q: %w", ds.Name, err)
+	}
+	if train.Len() == 0 {
+		toks.Close()
+		return nil, fmt.Errorf("dataset %q: %d tokens make no training sequence of %d tokens", ds.Name, toks.Len(), ds.SeqLen+1)
+	}
+	c := &corpus{ds: ds, tokens: toks, train: train, val: val, vocab: tok.VocabSize()}
+	e.corpora[ds.Name] = c
+	e.log.Info().Str("dataset", ds.Name).Int("tokens", toks.Len()).Int("train_sequences", train.Len()).
+		Int("validation_sequences", val.Len()).Msg("dataset ready")
+	return c, nil
+}
+
+// tokenizerFolder is the folder whose tokenizer files a saved model copies:
+// its teacher's checkpoint folder, if any.
+func tokenizerFolder(tm *teacherModel) string {
+	if tm == nil || tm.folder == nil {
+		return ""
+	}
+	for _, f := range checkpoint.TokenizerFiles {
+		if _, err := os.Stat(filepath.Join(tm.folder.Dir, f)); err == nil {
+			return tm.folder.Dir
+		}
+	}
+	return ""
+}

@@ -1,0 +1,104 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/mohawk-distill/mohawk/framework/checkpoint"
+	"github.com/mohawk-distill/mohawk/framework/models"
+)
+
+// readMetrics parses metrics.jsonl into its step losses by stage and its
+// evaluation lines.
+func readMetrics(t *testing.T, path string) (losses map[string][]float64, evals []map[string]any) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	losses = map[string][]float64{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var line map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Fatalf("metrics line is not JSON: %q: %v", sc.Text(), err)
+		}
+		if ev, ok := line["eval"]; ok {
+			evals = append(evals, ev.(map[string]any))
+			continue
+		}
+		losses[line["stage"].(string)] = append(losses[line["stage"].(string)], line["loss"].(float64))
+	}
+	return losses, evals
+}
+
+// meanOf is the mean of xs[i:j].
+func meanOf(xs []float64) float64 {
+	s := 0.0
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
+}
+
+func TestPretrainTeacherFromScratch(t *testing.T) {
+	dir := t.TempDir()
+	p := writePipeline(t, dir, "pretrain.hcl", tinyTeacher+`
+stage "pretrain" {
+  kind         = "pretrain"
+  model        = teacher.tiny
+  dataset      = dataset.text
+  tokens       = 40960
+  batch_tokens = 1024
+  micro_batch  = 16
+  optimizer { lr = 3e-3 }
+  eval_every   = 20480
+}
+output {
+  dir  = "run"
+  save = [teacher.tiny]
+}
+`)
+	e := open(t, p, testOptions(t))
+	res, err := e.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	losses, evals := readMetrics(t, res.Metrics)
+	l := losses["pretrain"]
+	if len(l) != 40 {
+		t.Fatalf("%d step losses, expected 40", len(l))
+	}
+	first, last := meanOf(l[:5]), meanOf(l[len(l)-5:])
+	t.Logf("pretrain loss %.3f → %.3f; evals %v; rows %+v", first, last, evals, res.Rows)
+	if !(last < first-0.5) {
+		t.Errorf("loss did not fall: first steps %.3f, last steps %.3f", first, last)
+	}
+	if len(evals) != 2 {
+		t.Errorf("%d eval lines, expected 2 (one periodic, one at the end)", len(evals))
+	}
+	if len(res.Rows) != 1 || res.Rows[0].Model != "teacher.tiny" || res.Rows[0].Tokens != 40960 {
+		t.Errorf("rows %+v", res.Rows)
+	}
+	// The saved teacher loads back as a Hugging Face folder.
+	folder, err := checkpoint.LoadFolder(filepath.Join(dir, "run", "tiny"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer folder.Close()
+	cfg, err := models.ConfigFromHF(folder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Phi == nil || cfg.Phi.DModel != 32 || cfg.Phi.Layers != 2 {
+		t.Errorf("saved config %+v", cfg)
+	}
+	if _, err := os.Stat(res.Report); err != nil {
+		t.Error(err)
+	}
+}
