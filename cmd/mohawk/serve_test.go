@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,19 +14,13 @@ import (
 )
 
 // launchBuiltin launches "mohawk plugin serve kind name" through the plugin
-// host. The host starts a plugin by its path alone, so a two-line script
-// named as the plugin execs the built mohawk with the arguments.
+// host, as the engine launches a built-in plugin.
 func launchBuiltin(t *testing.T, kind plugins.Kind, name string) *plugins.Plugin {
 	t.Helper()
-	script := filepath.Join(t.TempDir(), "mohawk-"+string(kind)+"-"+name)
-	body := "#!/bin/sh\nexec '" + filepath.Join(bin, "mohawk") + "' plugin serve " + string(kind) + " " + name + "\n"
-	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	logger := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	p, err := plugins.Launch(ctx, plugins.Found{Kind: kind, Name: name, Path: script, Source: plugins.SourceExplicit}, plugins.Options{Logger: logger})
+	p, err := plugins.Launch(ctx, plugins.Builtin(kind, name, filepath.Join(bin, "mohawk")), plugins.Options{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
