@@ -5,6 +5,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/mohawk-distill/mohawk/backends/cpu"
 	"github.com/mohawk-distill/mohawk/framework/models"
 	"github.com/mohawk-distill/mohawk/sdk/graph"
 )
@@ -100,6 +101,48 @@ func TestArgmaxTiesTakeTheLowestIndex(t *testing.T) {
 	for i, r := range rows {
 		if got, want := out["i"].At(i), firstArgmax(r); got != float64(want) {
 			t.Errorf("row %v: argmax %g, expected %d", r, got, want)
+		}
+	}
+}
+
+// The float32 evaluation program runs on the CPU backend and gives the
+// float64 reference interpreter's sums to float32 accuracy.
+func TestEvaluationOnCPU(t *testing.T) {
+	cfg := phiTeacher()
+	mixers := map[int]models.LayerMixer{1: discreteMamba()}
+	run := func(dt graph.DType, onCPU bool) map[string]*graph.Tensor {
+		g, params, err := Evaluation(context.Background(), EvalOptions{Teacher: cfg, Mixers: mixers, WithTeacher: true, Batch: testBatch, SeqLen: testSeqLen, DType: dt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		values := spreadParams(params, 71)
+		inputs := batchInputs(72)
+		if !onCPU {
+			return evaluate(t, g, values, inputs)
+		}
+		be := cpu.New(cpu.Options{})
+		defer be.Close()
+		for n, v := range values {
+			if err := be.SetTensor(n, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		prog, err := be.Compile(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := prog.Run(inputs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	want, got := run(graph.F64, false), run(graph.F32, true)
+	for _, name := range []string{OutputNLLSum, OutputTeacherNLLSum, OutputCount, OutputAgree} {
+		g, w := scalar(t, got, name), scalar(t, want, name)
+		t.Logf("%s: CPU f32 %.7g, reference f64 %.7g, relative error %.2g", name, g, w, relErr(g, w))
+		if relErr(g, w) > 1e-4 {
+			t.Errorf("%s: CPU f32 %.7g, reference f64 %.7g", name, g, w)
 		}
 	}
 }
