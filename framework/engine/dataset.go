@@ -69,25 +69,32 @@ func loadTokenizer(name, teacherDir string) (tokenizer.Tokenizer, string, error)
 	return tok, "hf:" + sum, nil
 }
 
-// corpus builds (once) the dataset ds, tokenised for the teacher tm (whose
-// folder provides tokenizer "teacher" and whose vocabulary must hold every
-// id).
+// corpus builds (once) the dataset ds for the teacher tm, whose folder
+// provides tokenizer "teacher" and whose vocabulary must hold every id.
 func (e *Engine) corpus(ds *pipeline.Dataset, tm *teacherModel) (*corpus, error) {
+	dir, vocab, who := "", 0, ""
+	if tm != nil {
+		if tm.folder != nil {
+			dir = tm.folder.Dir
+		}
+		vocab, who = teacherVocab(tm.cfg), fmt.Sprintf("teacher %q", tm.t.Name)
+	}
+	return e.corpusFor(ds, dir, vocab, who)
+}
+
+// corpusFor builds (once) the dataset ds: tokenizer "teacher" reads
+// tokDir's tokenizer.json, and every id must be below vocab (the model's,
+// named who) when vocab > 0.
+func (e *Engine) corpusFor(ds *pipeline.Dataset, tokDir string, vocab int, who string) (*corpus, error) {
 	if c, ok := e.corpora[ds.Name]; ok {
 		return c, nil
 	}
-	teacherDir := ""
-	if tm != nil && tm.folder != nil {
-		teacherDir = tm.folder.Dir
-	}
-	tok, tokID, err := loadTokenizer(ds.Tokenizer, teacherDir)
+	tok, tokID, err := loadTokenizer(ds.Tokenizer, tokDir)
 	if err != nil {
 		return nil, fmt.Errorf("dataset %q: %w", ds.Name, err)
 	}
-	if tm != nil {
-		if v := teacherVocab(tm.cfg); v < tok.VocabSize() {
-			return nil, fmt.Errorf("dataset %q: its tokenizer has %d ids but teacher %q's vocabulary has %d", ds.Name, tok.VocabSize(), tm.t.Name, v)
-		}
+	if vocab > 0 && vocab < tok.VocabSize() {
+		return nil, fmt.Errorf("dataset %q: its tokenizer has %d ids but %s has a vocabulary of %d", ds.Name, tok.VocabSize(), who, vocab)
 	}
 	cacheDir := ds.CacheDir
 	if cacheDir == "" {

@@ -50,6 +50,8 @@ type Options struct {
 	// NoCalibrate makes Plan estimate times from a stated throughput
 	// instead of timing one step of each stage on the backend.
 	NoCalibrate bool
+	// EvalTokens bounds Evaluate's tokens; 0 means DefaultEvalTokens.
+	EvalTokens int64
 }
 
 // builtinMixers and builtinBackends are the plugins the mohawk executable
@@ -100,6 +102,7 @@ type studentModel struct {
 	mixers  map[int]models.LayerMixer
 	infos   map[int]models.StudentLayerInfo // what SaveStudent records per layer
 	from    *checkpoint.Folder              // init_from a saved student folder
+	strict  bool                            // every param must come from the folder (evaluating it)
 }
 
 // Open starts the pipeline's backend and mixer plugins, reads the teachers'
@@ -107,19 +110,9 @@ type studentModel struct {
 // finds as a diagnostic at the block it concerns. On error diagnostics it
 // has already stopped what it started.
 func Open(ctx context.Context, p *pipeline.Pipeline, opt Options) (*Engine, hcl.Diagnostics) {
-	e := &Engine{p: p, opt: opt, log: opt.Log,
-		mixerPlugins: map[string]*plugins.Plugin{}, teachers: map[string]*teacherModel{},
-		students: map[string]*studentModel{}, weights: map[string]map[string]*graph.Tensor{},
-		resident: map[string]string{}, corpora: map[string]*corpus{}, evals: map[string]*evalProgram{}}
-	if e.opt.Stdout == nil {
-		e.opt.Stdout = io.Discard
-	}
+	e := newEngine(p, opt)
+	finder := e.finder()
 	var diags hcl.Diagnostics
-
-	finder := &plugins.Finder{Locations: opt.PluginLocations}
-	for _, pl := range p.Plugins {
-		finder.Explicit = append(finder.Explicit, plugins.Explicit{Kind: plugins.Kind(pl.Kind), Name: pl.Name, Path: pl.Path, SHA256: pl.SHA256})
-	}
 
 	// The backend.
 	bp, err := e.launch(ctx, finder, plugins.KindBackend, p.Backend.Name, p.Backend.Threads)
@@ -158,6 +151,27 @@ func Open(ctx context.Context, p *pipeline.Pipeline, opt Options) (*Engine, hcl.
 		return nil, diags
 	}
 	return e, diags
+}
+
+func newEngine(p *pipeline.Pipeline, opt Options) *Engine {
+	e := &Engine{p: p, opt: opt, log: opt.Log,
+		mixerPlugins: map[string]*plugins.Plugin{}, teachers: map[string]*teacherModel{},
+		students: map[string]*studentModel{}, weights: map[string]map[string]*graph.Tensor{},
+		resident: map[string]string{}, corpora: map[string]*corpus{}, evals: map[string]*evalProgram{}}
+	if e.opt.Stdout == nil {
+		e.opt.Stdout = io.Discard
+	}
+	return e
+}
+
+// finder searches the pipeline's explicit plugins, then the folders of the
+// options.
+func (e *Engine) finder() *plugins.Finder {
+	f := &plugins.Finder{Locations: e.opt.PluginLocations}
+	for _, pl := range e.p.Plugins {
+		f.Explicit = append(f.Explicit, plugins.Explicit{Kind: plugins.Kind(pl.Kind), Name: pl.Name, Path: pl.Path, SHA256: pl.SHA256})
+	}
+	return f
 }
 
 // launch finds and starts the plugin of kind k called name: an executable

@@ -37,6 +37,19 @@ func readMetrics(t *testing.T, path string) (losses map[string][]float64, evals 
 	return losses, evals
 }
 
+// readMetricsLine parses one step line of metrics.jsonl: its loss and stage.
+func readMetricsLine(t *testing.T, raw []byte) (float64, string) {
+	t.Helper()
+	var line struct {
+		Loss  float64 `json:"loss"`
+		Stage string  `json:"stage"`
+	}
+	if err := json.Unmarshal(raw, &line); err != nil {
+		t.Fatalf("metrics line is not JSON: %q: %v", raw, err)
+	}
+	return line.Loss, line.Stage
+}
+
 // meanOf is the mean of xs[i:j].
 func meanOf(xs []float64) float64 {
 	s := 0.0

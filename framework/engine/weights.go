@@ -175,6 +175,8 @@ func (e *Engine) studentWeight(ctx context.Context, sm *studentModel, name strin
 	if sm.from != nil {
 		if _, err := sm.from.Info(name); err == nil {
 			return sm.from.Tensor(name)
+		} else if sm.strict {
+			return nil, fmt.Errorf("student %s: %w", sm.from.Dir, err)
 		}
 	}
 	if sm.s.InitFrom == "teacher" && sm.teacher != nil && init != nil && e.hasTeacherParam(ctx, sm.teacher, name, init.Shape) {
