@@ -107,7 +107,11 @@ func selectTrainable(opt Options, progs []*Program) ([]*Program, error) {
 	}{{"train", opt.Train, usedTrain}, {"freeze", opt.Freeze, usedFreeze}} {
 		for i, g := range c.globs {
 			if !c.used[i] {
-				return nil, fmt.Errorf("%s stage: %s glob %q matches no parameter the stage could train (such as %s)", opt.Kind, c.what, g, strings.Join(examples, ", "))
+				such := "there are none"
+				if len(examples) > 0 {
+					such = "such as " + strings.Join(examples, ", ")
+				}
+				return nil, fmt.Errorf("%s stage: %s glob %q matches no parameter the stage could train (%s)", opt.Kind, c.what, g, such)
 			}
 		}
 	}
