@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -60,10 +61,12 @@ func Load(path string, vars Vars) (p *Pipeline, diags hcl.Diagnostics) {
 			p, diags = l.p, l.diags
 		}
 	}()
-	l.load(abs, vars)
+	l.load(path, vars)
 	return l.p, l.diags
 }
 
+// load decodes the file at path, kept as the caller wrote it so diagnostics
+// name the file the way the user did.
 func (l *loader) load(path string, vars Vars) {
 	file := l.parse(path)
 	if file == nil {
@@ -230,7 +233,11 @@ func (l *loader) value(attrs hcl.Attributes, name string) (cty.Value, *hcl.Attri
 		return cty.NilVal, attr, false
 	}
 	if !v.IsWhollyKnown() {
-		l.errorf(attr.Expr.Range().Ptr(), "Unknown value", "%s must be known when the pipeline is read.", name)
+		// Only a variable without a value is unknown, and that has its
+		// own error; a second one here would be noise.
+		if !l.diags.HasErrors() {
+			l.errorf(attr.Expr.Range().Ptr(), "Unknown value", "%s must be known when the pipeline is read.", name)
+		}
 		return cty.NilVal, attr, false
 	}
 	v, _ = v.Unmark()
@@ -276,7 +283,7 @@ func valueWord(v cty.Value) string {
 	case ty == cty.String:
 		return fmt.Sprintf("the string %q", v.AsString())
 	case ty == cty.Number:
-		return "the number " + v.AsBigFloat().Text('g', -1)
+		return "the number " + numberWord(v.AsBigFloat())
 	case ty == cty.Bool:
 		return fmt.Sprintf("%t", v.True())
 	case ty.IsTupleType() || ty.IsListType() || ty.IsSetType():
@@ -333,7 +340,7 @@ func (l *loader) number(attrs hcl.Attributes, name string, def, lo, hi float64) 
 	}
 	f, _ := v.AsBigFloat().Float64()
 	if f < lo || f > hi {
-		l.errorf(attr.Expr.Range().Ptr(), "Value out of range", "%s must be %s; found %s.", name, rangeWord(lo, hi), v.AsBigFloat().Text('g', -1))
+		l.errorf(attr.Expr.Range().Ptr(), "Value out of range", "%s must be %s; found %s.", name, rangeWord(lo, hi), numberWord(v.AsBigFloat()))
 		return def
 	}
 	return f
@@ -362,15 +369,22 @@ func (l *loader) integer(attrs hcl.Attributes, name string, def, lo, hi int64) i
 func (l *loader) toInt(v cty.Value, name string, rng hcl.Range) (int64, bool) {
 	bf := v.AsBigFloat()
 	if !bf.IsInt() {
-		l.errorf(rng.Ptr(), "Expected a whole number", "%s must be a whole number; found %s.", name, bf.Text('g', -1))
+		l.errorf(rng.Ptr(), "Expected a whole number", "%s must be a whole number; found %s.", name, numberWord(bf))
 		return 0, false
 	}
 	n, acc := bf.Int64()
 	if acc != big.Exact {
-		l.errorf(rng.Ptr(), "Value out of range", "%s is %s, too large for a 64-bit integer.", name, bf.Text('g', -1))
+		l.errorf(rng.Ptr(), "Value out of range", "%s is %s, too large for a 64-bit integer.", name, numberWord(bf))
 		return 0, false
 	}
 	return n, true
+}
+
+// numberWord formats a number for a message through float64: big.Float's
+// exact decimal form of 1e999999999 would take minutes.
+func numberWord(bf *big.Float) string {
+	f, _ := bf.Float64()
+	return strconv.FormatFloat(f, 'g', -1, 64)
 }
 
 // rangeWord says what range a number must be in.

@@ -1,0 +1,6 @@
+teacher "phi" {
+  checkpoint = "../teacher"
+}
+stgae "orient" {
+  kind = "pretrain"
+}

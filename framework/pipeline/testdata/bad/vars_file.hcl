@@ -1,0 +1,2 @@
+tokens = 3000
+nmae   = "x"
