@@ -1,0 +1,376 @@
+// The Vulkan instance (one per process) and devices: listing, selection by
+// index or name, and one shared context per selected device (queue, shader
+// pipelines, memory, one-shot submissions).
+
+package vulkan
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"unsafe"
+
+	vk "github.com/vulkan-go/vulkan"
+)
+
+// ErrNoDevice reports that no usable Vulkan device was found.
+var ErrNoDevice = errors.New("vulkan: no usable Vulkan device")
+
+// ValidationEnv, set to 1, enables the Khronos validation layer where it is
+// installed; its messages go to the layer's default output.
+const ValidationEnv = "MOHAWK_VULKAN_VALIDATION"
+
+var (
+	instanceOnce sync.Once
+	instance     vk.Instance
+	instanceErr  error
+
+	contextsMu sync.Mutex
+	contexts   = map[int]*deviceContext{}
+)
+
+func getInstance() (vk.Instance, error) {
+	instanceOnce.Do(func() {
+		if instanceErr = loadLoader(); instanceErr != nil {
+			return
+		}
+		var layers []string
+		if os.Getenv(ValidationEnv) == "1" && hasLayer("VK_LAYER_KHRONOS_validation") {
+			layers = append(layers, "VK_LAYER_KHRONOS_validation\x00")
+		}
+		app := &vk.ApplicationInfo{
+			SType: vk.StructureTypeApplicationInfo, PApplicationName: "mohawk\x00", PEngineName: "mohawk\x00",
+			ApiVersion: vk.MakeVersion(1, 1, 0),
+		}
+		var inst vk.Instance
+		res := vk.CreateInstance(&vk.InstanceCreateInfo{
+			SType: vk.StructureTypeInstanceCreateInfo, PApplicationInfo: app,
+			EnabledLayerCount: uint32(len(layers)), PpEnabledLayerNames: layers,
+		}, nil, &inst)
+		if res != vk.Success {
+			instanceErr = fmt.Errorf("%w: vkCreateInstance failed: %v (no driver installed? Debian: mesa-vulkan-drivers); use the cpu backend", ErrNoDevice, vk.Error(res))
+			return
+		}
+		if err := vk.InitInstance(inst); err != nil {
+			instanceErr = fmt.Errorf("vulkan: %v", err)
+			return
+		}
+		instance = inst
+	})
+	return instance, instanceErr
+}
+
+func hasLayer(name string) bool {
+	var n uint32
+	if vk.EnumerateInstanceLayerProperties(&n, nil) != vk.Success || n == 0 {
+		return false
+	}
+	props := make([]vk.LayerProperties, n)
+	vk.EnumerateInstanceLayerProperties(&n, props)
+	for i := range props {
+		props[i].Deref()
+		if vk.ToString(props[i].LayerName[:]) == name {
+			return true
+		}
+	}
+	return false
+}
+
+// physicalDevice is one device the instance lists.
+type physicalDevice struct {
+	index  int
+	handle vk.PhysicalDevice
+	name   string
+	kind   string // "gpu" or "cpu"
+	memory int64  // bytes of its device-local heaps
+	family int    // a queue family with compute, -1 if none
+	props  vk.PhysicalDeviceProperties
+	limits vk.PhysicalDeviceLimits
+	mem    vk.PhysicalDeviceMemoryProperties
+	tsBits uint32 // timestamp bits of the compute family
+}
+
+// listDevices lists the instance's devices in the loader's order.
+func listDevices() ([]*physicalDevice, error) {
+	inst, err := getInstance()
+	if err != nil {
+		return nil, err
+	}
+	var n uint32
+	if res := vk.EnumeratePhysicalDevices(inst, &n, nil); res != vk.Success {
+		return nil, fmt.Errorf("%w: vkEnumeratePhysicalDevices: %v", ErrNoDevice, vk.Error(res))
+	}
+	handles := make([]vk.PhysicalDevice, n)
+	vk.EnumeratePhysicalDevices(inst, &n, handles)
+	var out []*physicalDevice
+	for i, h := range handles[:n] {
+		d := &physicalDevice{index: i, handle: h, family: -1}
+		// Out-parameters are locals: cgo refuses pointers into Go objects
+		// that hold Go pointers.
+		var props vk.PhysicalDeviceProperties
+		vk.GetPhysicalDeviceProperties(h, &props)
+		props.Deref()
+		d.props = props
+		d.limits = d.props.Limits
+		d.limits.Deref()
+		d.name = vk.ToString(d.props.DeviceName[:])
+		d.kind = "gpu"
+		if d.props.DeviceType == vk.PhysicalDeviceTypeCpu {
+			d.kind = "cpu"
+		}
+		var mem vk.PhysicalDeviceMemoryProperties
+		vk.GetPhysicalDeviceMemoryProperties(h, &mem)
+		mem.Deref()
+		d.mem = mem
+		for j := uint32(0); j < d.mem.MemoryHeapCount; j++ {
+			d.mem.MemoryHeaps[j].Deref()
+			if d.mem.MemoryHeaps[j].Flags&vk.MemoryHeapFlags(vk.MemoryHeapDeviceLocalBit) != 0 {
+				d.memory += int64(d.mem.MemoryHeaps[j].Size)
+			}
+		}
+		for j := uint32(0); j < d.mem.MemoryTypeCount; j++ {
+			d.mem.MemoryTypes[j].Deref()
+		}
+		var nf uint32
+		vk.GetPhysicalDeviceQueueFamilyProperties(h, &nf, nil)
+		fams := make([]vk.QueueFamilyProperties, nf)
+		vk.GetPhysicalDeviceQueueFamilyProperties(h, &nf, fams)
+		for j := range fams {
+			fams[j].Deref()
+			if fams[j].QueueFlags&vk.QueueFlags(vk.QueueComputeBit) != 0 {
+				d.family, d.tsBits = j, fams[j].TimestampValidBits
+				break
+			}
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// selectDevice picks a device by Options: a name substring (case
+// insensitive), else an index, else the first discrete or integrated GPU,
+// else the first device with a compute queue.
+func selectDevice(devs []*physicalDevice, opts Options) (*physicalDevice, error) {
+	var names []string
+	for _, d := range devs {
+		names = append(names, fmt.Sprintf("%d: %s", d.index, d.name))
+	}
+	listed := strings.Join(names, "; ")
+	if len(devs) == 0 {
+		return nil, fmt.Errorf("%w: the loader lists no device (is a driver installed? Debian: mesa-vulkan-drivers); use the cpu backend", ErrNoDevice)
+	}
+	usable := func(d *physicalDevice) error {
+		if d.family < 0 {
+			return fmt.Errorf("%w: device %d (%s) has no compute queue", ErrNoDevice, d.index, d.name)
+		}
+		return nil
+	}
+	sel := opts.Device
+	if sel == "" {
+		sel = os.Getenv(DeviceEnv)
+	}
+	if sel != "" {
+		if i, err := strconv.Atoi(sel); err == nil {
+			if i < 0 || i >= len(devs) {
+				return nil, fmt.Errorf("%w: device index %d is out of range (devices: %s)", ErrNoDevice, i, listed)
+			}
+			return devs[i], usable(devs[i])
+		}
+		for _, d := range devs {
+			if strings.Contains(strings.ToLower(d.name), strings.ToLower(sel)) {
+				return d, usable(d)
+			}
+		}
+		return nil, fmt.Errorf("%w: no device name contains %q (devices: %s)", ErrNoDevice, sel, listed)
+	}
+	for _, pass := range []bool{true, false} {
+		for _, d := range devs {
+			if d.family >= 0 && (!pass || d.kind == "gpu") {
+				return d, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("%w: no device has a compute queue (devices: %s)", ErrNoDevice, listed)
+}
+
+// deviceContext is a logical device shared by every Backend on one
+// physical device. mu serialises the queue, the pipeline cache and the
+// allocator.
+type deviceContext struct {
+	mu       sync.Mutex
+	phys     *physicalDevice
+	dev      vk.Device
+	queue    vk.Queue
+	cmdPool  vk.CommandPool
+	fence    vk.Fence
+	setLay   vk.DescriptorSetLayout
+	pipeLay  vk.PipelineLayout
+	modules  map[string]vk.ShaderModule
+	pipes    map[pipelineKey]vk.Pipeline
+	device   *allocator // device-local tensors
+	host     *allocator // host-visible staging
+	dummy    *buffer    // bound to bindings a shader does not use
+	oneShot  vk.CommandBuffer
+	stageBuf *buffer // staging for SetTensor and Tensor
+}
+
+// numBindings is the number of storage buffers of the one descriptor set
+// layout every shader uses (see shaders/common.glsl).
+const numBindings = 6
+
+func openContext(d *physicalDevice) (*deviceContext, error) {
+	contextsMu.Lock()
+	defer contextsMu.Unlock()
+	if c, ok := contexts[d.index]; ok {
+		return c, nil
+	}
+	c := &deviceContext{phys: d, modules: map[string]vk.ShaderModule{}, pipes: map[pipelineKey]vk.Pipeline{}}
+	var dev vk.Device
+	res := vk.CreateDevice(d.handle, &vk.DeviceCreateInfo{
+		SType:                vk.StructureTypeDeviceCreateInfo,
+		QueueCreateInfoCount: 1,
+		PQueueCreateInfos: []vk.DeviceQueueCreateInfo{{
+			SType: vk.StructureTypeDeviceQueueCreateInfo, QueueFamilyIndex: uint32(d.family),
+			QueueCount: 1, PQueuePriorities: []float32{1},
+		}},
+	}, nil, &dev)
+	if res != vk.Success {
+		return nil, fmt.Errorf("vulkan: creating a device on %s: %v", d.name, vk.Error(res))
+	}
+	c.dev = dev
+	var (
+		queue   vk.Queue
+		cmdPool vk.CommandPool
+		fence   vk.Fence
+		setLay  vk.DescriptorSetLayout
+		pipeLay vk.PipelineLayout
+	)
+	vk.GetDeviceQueue(dev, uint32(d.family), 0, &queue)
+	c.queue = queue
+	if err := check("vkCreateCommandPool", vk.CreateCommandPool(dev, &vk.CommandPoolCreateInfo{
+		SType: vk.StructureTypeCommandPoolCreateInfo, QueueFamilyIndex: uint32(d.family),
+		Flags: vk.CommandPoolCreateFlags(vk.CommandPoolCreateResetCommandBufferBit),
+	}, nil, &cmdPool)); err != nil {
+		return nil, err
+	}
+	c.cmdPool = cmdPool
+	if err := check("vkCreateFence", vk.CreateFence(dev, &vk.FenceCreateInfo{SType: vk.StructureTypeFenceCreateInfo}, nil, &fence)); err != nil {
+		return nil, err
+	}
+	c.fence = fence
+	bindings := make([]vk.DescriptorSetLayoutBinding, numBindings)
+	for i := range bindings {
+		bindings[i] = vk.DescriptorSetLayoutBinding{
+			Binding: uint32(i), DescriptorType: vk.DescriptorTypeStorageBuffer, DescriptorCount: 1,
+			StageFlags: vk.ShaderStageFlags(vk.ShaderStageComputeBit),
+		}
+	}
+	if err := check("vkCreateDescriptorSetLayout", vk.CreateDescriptorSetLayout(dev, &vk.DescriptorSetLayoutCreateInfo{
+		SType: vk.StructureTypeDescriptorSetLayoutCreateInfo, BindingCount: numBindings, PBindings: bindings,
+	}, nil, &setLay)); err != nil {
+		return nil, err
+	}
+	c.setLay = setLay
+	if err := check("vkCreatePipelineLayout", vk.CreatePipelineLayout(dev, &vk.PipelineLayoutCreateInfo{
+		SType: vk.StructureTypePipelineLayoutCreateInfo, SetLayoutCount: 1, PSetLayouts: []vk.DescriptorSetLayout{setLay},
+		PushConstantRangeCount: 1,
+		PPushConstantRanges:    []vk.PushConstantRange{{StageFlags: vk.ShaderStageFlags(vk.ShaderStageComputeBit), Size: 4}},
+	}, nil, &pipeLay)); err != nil {
+		return nil, err
+	}
+	c.pipeLay = pipeLay
+	var err error
+	if c.device, err = newAllocator(c, vk.MemoryPropertyFlags(vk.MemoryPropertyDeviceLocalBit), 0); err != nil {
+		return nil, err
+	}
+	if c.host, err = newAllocator(c, vk.MemoryPropertyFlags(vk.MemoryPropertyHostVisibleBit|vk.MemoryPropertyHostCoherentBit), 0); err != nil {
+		return nil, err
+	}
+	if c.dummy, err = c.device.newBuffer(16); err != nil {
+		return nil, err
+	}
+	cbs := make([]vk.CommandBuffer, 1)
+	if err := check("vkAllocateCommandBuffers", vk.AllocateCommandBuffers(dev, &vk.CommandBufferAllocateInfo{
+		SType: vk.StructureTypeCommandBufferAllocateInfo, CommandPool: c.cmdPool,
+		Level: vk.CommandBufferLevelPrimary, CommandBufferCount: 1,
+	}, cbs)); err != nil {
+		return nil, err
+	}
+	c.oneShot = cbs[0]
+	contexts[d.index] = c
+	return c, nil
+}
+
+// check turns a failed Vulkan result into an error naming the call.
+func check(what string, res vk.Result) error {
+	if res == vk.Success {
+		return nil
+	}
+	if res == vk.ErrorOutOfDeviceMemory || res == vk.ErrorOutOfHostMemory {
+		return fmt.Errorf("vulkan: %s: out of memory (%v)", what, vk.Error(res))
+	}
+	return fmt.Errorf("vulkan: %s: %v", what, vk.Error(res))
+}
+
+// submitAndWait submits cb and waits for it; c.mu must be held.
+func (c *deviceContext) submitAndWait(cb vk.CommandBuffer) error {
+	if err := check("vkResetFences", vk.ResetFences(c.dev, 1, []vk.Fence{c.fence})); err != nil {
+		return err
+	}
+	if err := check("vkQueueSubmit", vk.QueueSubmit(c.queue, 1, []vk.SubmitInfo{{
+		SType: vk.StructureTypeSubmitInfo, CommandBufferCount: 1, PCommandBuffers: []vk.CommandBuffer{cb},
+	}}, c.fence)); err != nil {
+		return err
+	}
+	return check("vkWaitForFences", vk.WaitForFences(c.dev, 1, []vk.Fence{c.fence}, vk.True, ^uint64(0)))
+}
+
+// pipelineKey names a compute pipeline: a shader and its specialization
+// constants (op and dtype).
+type pipelineKey struct {
+	shader string
+	op, dt uint32
+}
+
+// pipeline returns the pipeline of k, creating it once; c.mu must be held.
+func (c *deviceContext) pipeline(k pipelineKey) (vk.Pipeline, error) {
+	if p, ok := c.pipes[k]; ok {
+		return p, nil
+	}
+	mod, ok := c.modules[k.shader]
+	if !ok {
+		code, err := shaderCode(k.shader)
+		if err != nil {
+			return nil, err
+		}
+		if err := check("vkCreateShaderModule "+k.shader, vk.CreateShaderModule(c.dev, &vk.ShaderModuleCreateInfo{
+			SType: vk.StructureTypeShaderModuleCreateInfo, CodeSize: uint(len(code) * 4), PCode: code,
+		}, nil, &mod)); err != nil {
+			return nil, err
+		}
+		c.modules[k.shader] = mod
+	}
+	spec := []uint32{k.op, k.dt}
+	info := vk.ComputePipelineCreateInfo{
+		SType: vk.StructureTypeComputePipelineCreateInfo,
+		Stage: vk.PipelineShaderStageCreateInfo{
+			SType: vk.StructureTypePipelineShaderStageCreateInfo, Stage: vk.ShaderStageComputeBit,
+			Module: mod, PName: "main\x00",
+			PSpecializationInfo: []vk.SpecializationInfo{{
+				MapEntryCount: 2,
+				PMapEntries:   []vk.SpecializationMapEntry{{ConstantID: 0, Offset: 0, Size: 4}, {ConstantID: 1, Offset: 4, Size: 4}},
+				DataSize:      8, PData: unsafe.Pointer(&spec[0]),
+			}},
+		},
+		Layout: c.pipeLay,
+	}
+	pipes := make([]vk.Pipeline, 1)
+	if err := check("vkCreateComputePipelines "+k.shader, vk.CreateComputePipelines(c.dev, nil, 1, []vk.ComputePipelineCreateInfo{info}, nil, pipes)); err != nil {
+		return nil, err
+	}
+	c.pipes[k] = pipes[0]
+	return pipes[0], nil
+}

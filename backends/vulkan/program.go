@@ -1,0 +1,778 @@
+// Programs: a graph lowered to compute dispatches over device buffers,
+// recorded once into one command buffer (input uploads, dispatches with the
+// barriers their reads and writes need, output read-back, update copies)
+// and submitted once per Run.
+
+package vulkan
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+	"unsafe"
+
+	vk "github.com/vulkan-go/vulkan"
+
+	"github.com/mohawk-distill/mohawk/sdk/backend"
+	"github.com/mohawk-distill/mohawk/sdk/graph"
+)
+
+// ref is where a value lives: a resident tensor bound at run time (res is
+// its slot) or a buffer the program owns.
+type ref struct {
+	res int
+	buf *buffer
+}
+
+func owned(b *buffer) ref { return ref{res: -1, buf: b} }
+
+// step is one dispatch.
+type step struct {
+	shader string
+	op, dt uint32
+	param  uint32 // word offset of its parameter block
+	out    ref
+	in     []ref
+	groups [3]uint32
+}
+
+type inputSlot struct {
+	name  string
+	typ   graph.Type
+	buf   *buffer
+	stage uint64 // byte offset in the staging buffer
+}
+
+type outputSlot struct {
+	name  string
+	typ   graph.Type
+	val   ref
+	stage uint64
+}
+
+type residentSlot struct {
+	name string
+	typ  graph.Type
+}
+
+// fallible describes a node whose run-time check can fail (ids out of range).
+type fallible struct {
+	op   graph.Op
+	rows int
+}
+
+type program struct {
+	id        backend.ProgramID
+	c         *deviceContext
+	g         *graph.Graph
+	vals      []ref
+	ownedBufs []*buffer
+	words     []uint32 // parameters of every step
+	steps     []step
+	updates   []step // gated copies into residents, after the outputs
+	inputs    []inputSlot
+	outputs   []outputSlot
+	residents []residentSlot
+	fallible  map[uint32]fallible
+	params    *buffer
+	status    *buffer
+	staging   *buffer
+	statusAt  uint64
+	pool      vk.DescriptorPool
+	sets      []vk.DescriptorSet
+	cb        vk.CommandBuffer
+	bound     []*residentTensor // the residents the command buffer was recorded with
+}
+
+// maxGroups bounds the x dimension of a dispatch; kernels loop beyond it.
+const maxGroups = 65535
+
+func compile(c *deviceContext, g *graph.Graph) (*program, error) {
+	if err := g.Validate(graph.DefaultLimits); err != nil {
+		return nil, fmt.Errorf("vulkan: %w", err)
+	}
+	for i := range g.Nodes {
+		n := &g.Nodes[i]
+		if dt := n.Type.DType; dt != graph.F32 && dt != graph.I32 {
+			return nil, fmt.Errorf("vulkan: node %d (%s) computes in %v; this backend runs f32 and i32 only (the cpu backend runs %v)", i, n.Op, dt, dt)
+		}
+		if s := n.Type.Shape.Size(); s >= 1<<32 {
+			return nil, fmt.Errorf("vulkan: node %d (%s) has %d elements; at most 2^32-1 fit one buffer here", i, n.Op, s)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := &program{c: c, g: g, fallible: map[uint32]fallible{}}
+	if err := p.lower(); err != nil {
+		p.free()
+		return nil, err
+	}
+	if err := p.allocate(); err != nil {
+		p.free()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *program) temp(t graph.Type) (ref, error) {
+	b, err := p.c.device.newBuffer(uint64(4 * t.Shape.Size()))
+	if err != nil {
+		return ref{}, err
+	}
+	p.ownedBufs = append(p.ownedBufs, b)
+	return owned(b), nil
+}
+
+// addParams appends a step's parameter block and returns its offset.
+func (p *program) addParams(w []uint32) uint32 {
+	off := uint32(len(p.words))
+	p.words = append(p.words, w...)
+	return off
+}
+
+func groupsFor(n, perGroup int) [3]uint32 {
+	return [3]uint32{uint32(min((n+perGroup-1)/perGroup, maxGroups)), 1, 1}
+}
+
+// lower turns every node into storage and steps.
+func (p *program) lower() error {
+	g := p.g
+	p.vals = make([]ref, len(g.Nodes))
+	for i := range g.Nodes {
+		n := &g.Nodes[i]
+		fail := func(format string, args ...any) error {
+			return fmt.Errorf("vulkan: node %d (%s): %s", i, n.Op, fmt.Sprintf(format, args...))
+		}
+		in := make([]ref, len(n.Inputs))
+		inT := make([]graph.Type, len(n.Inputs))
+		for j, v := range n.Inputs {
+			in[j], inT[j] = p.vals[v], g.Nodes[v].Type
+		}
+		shape := n.Type.Shape
+		size := shape.Size()
+		dt := n.Type.DType
+		// Views share their input's storage.
+		switch {
+		case n.Op == graph.OpReshape || n.Op == graph.OpStopGradient || (n.Op == graph.OpCast && inT[0].DType == dt):
+			p.vals[i] = in[0]
+			continue
+		case n.Op == graph.OpParam || n.Op == graph.OpState:
+			p.residents = append(p.residents, residentSlot{name: n.Name, typ: n.Type})
+			p.vals[i] = ref{res: len(p.residents) - 1}
+			continue
+		}
+		out, err := p.temp(n.Type)
+		if err != nil {
+			return fail("%v", err)
+		}
+		p.vals[i] = out
+		switch {
+		case n.Op == graph.OpInput:
+			p.inputs = append(p.inputs, inputSlot{name: n.Name, typ: n.Type, buf: out.buf})
+		case n.Op == graph.OpConst || n.Op == graph.OpIota:
+			if err := p.c.upload(out.buf, leafData(n)); err != nil {
+				return fail("%v", err)
+			}
+		case n.Op == graph.OpCast:
+			op := opCastF2I
+			if inT[0].DType == graph.I32 {
+				op = opCastI2F
+			}
+			p.eltwise(op, dtCode(inT[0].DType), out, shape, in, inT, 0)
+		case n.Op.IsUnary() || n.Op.IsBinary():
+			op, ok := elementwise[n.Op]
+			if !ok || (inT[0].DType == graph.I32 && !intOps[op]) {
+				return fail("%s in %v is not supported by the vulkan backend", n.Op, dt)
+			}
+			p.eltwise(op, dtCode(inT[0].DType), out, shape, in, inT, 0)
+		case n.Op == graph.OpWhere:
+			var condFloat uint32
+			if inT[0].DType == graph.F32 {
+				condFloat = 1
+			}
+			p.eltwise(opWhere, dtCode(dt), out, shape, in, inT, condFloat)
+		case n.Op == graph.OpTranspose:
+			st := inT[0].Shape.Strides()
+			src := make([]int, len(shape))
+			for d, pd := range n.Attrs.Perm {
+				src[d] = st[pd]
+			}
+			p.copyStrided(out, 0, shape.Strides(), in[0], 0, src, shape)
+		case n.Op == graph.OpSlice:
+			st := inT[0].Shape.Strides()
+			base := 0
+			for d := range st {
+				base += n.Attrs.Begin[d] * st[d]
+			}
+			p.copyStrided(out, 0, shape.Strides(), in[0], base, st, shape)
+		case n.Op == graph.OpBroadcast:
+			p.copyStrided(out, 0, shape.Strides(), in[0], 0, broadcastStrides(inT[0].Shape, shape), shape)
+		case n.Op == graph.OpPad:
+			p.fill(out, size, 0)
+			ost := shape.Strides()
+			base := 0
+			for d := range ost {
+				base += n.Attrs.Lo[d] * ost[d]
+			}
+			p.copyStrided(out, base, ost, in[0], 0, inT[0].Shape.Strides(), inT[0].Shape)
+		case n.Op == graph.OpConcat:
+			ost := shape.Strides()
+			at := 0
+			for j := range in {
+				p.copyStrided(out, at*ost[n.Attrs.Axis], ost, in[j], 0, inT[j].Shape.Strides(), inT[j].Shape)
+				at += inT[j].Shape[n.Attrs.Axis]
+			}
+		case n.Op == graph.OpReduceSum || n.Op == graph.OpReduceMax:
+			p.reduce(n, out, in[0], inT[0].Shape)
+		case n.Op == graph.OpMatMul:
+			if dt != graph.F32 {
+				return fail("matmul in %v is not supported by the vulkan backend", dt)
+			}
+			if err := p.matmul(n, out, in, inT); err != nil {
+				return fail("%v", err)
+			}
+		case n.Op == graph.OpCumsum:
+			ax := n.Attrs.Axis
+			length := shape[ax]
+			if size == 0 || length == 0 {
+				break
+			}
+			inner := graph.Shape(shape[ax+1:]).Size()
+			lines := size / length
+			w := []uint32{uint32(lines), uint32(length), uint32(inner), b2u(n.Attrs.Exclusive), b2u(n.Attrs.Reverse)}
+			p.steps = append(p.steps, step{shader: "cumsum", dt: dtCode(dt), param: p.addParams(w), out: out, in: in, groups: groupsFor(lines, 64)})
+		case n.Op == graph.OpGather:
+			ts := inT[0].Shape
+			row := graph.Shape(ts[1:]).Size()
+			ids := inT[1].Shape.Size()
+			p.fallible[uint32(i)] = fallible{op: n.Op, rows: ts[0]}
+			if ids*row == 0 {
+				break
+			}
+			w := []uint32{uint32(ids), uint32(ts[0]), uint32(row), uint32(i)}
+			p.steps = append(p.steps, step{shader: "gather", param: p.addParams(w), out: out, in: in, groups: groupsFor(ids*row, 256)})
+		case n.Op == graph.OpScatterAdd:
+			row := graph.Shape(shape[1:]).Size()
+			ids := inT[0].Shape.Size()
+			p.fallible[uint32(i)] = fallible{op: n.Op, rows: shape[0]}
+			work := max(size, ids)
+			if work == 0 {
+				break
+			}
+			w := []uint32{uint32(ids), uint32(shape[0]), uint32(row), uint32(i)}
+			p.steps = append(p.steps, step{shader: "scatter", dt: dtCode(dt), param: p.addParams(w), out: out, in: in, groups: groupsFor(work, 256)})
+		case n.Op.Fused():
+			if dt != graph.F32 {
+				return fail("%s in %v is not supported by the vulkan backend", n.Op, dt)
+			}
+			xs := inT[0].Shape
+			cols := xs[len(xs)-1]
+			rows := xs.Size() / max(cols, 1)
+			if cols == 0 && n.Op == graph.OpCrossEntropy {
+				rows = size // every label is out of range; the kernel says so
+			}
+			if n.Op == graph.OpCrossEntropy {
+				p.fallible[uint32(i)] = fallible{op: n.Op, rows: cols}
+			}
+			if rows == 0 || (cols == 0 && n.Op != graph.OpCrossEntropy) {
+				break
+			}
+			w := []uint32{uint32(rows), uint32(cols), math.Float32bits(float32(n.Attrs.Eps)), uint32(i)}
+			p.steps = append(p.steps, step{shader: "rows", op: rowOps[n.Op], param: p.addParams(w), out: out, in: in,
+				groups: [3]uint32{uint32(min(rows, maxGroups)), 1, 1}})
+		default:
+			return fail("op %s is not supported by the vulkan backend", n.Op)
+		}
+	}
+	return p.lowerUpdates()
+}
+
+// lowerUpdates adds the gated copies that write updates into residents.
+// A value held by another updated resident is copied aside first, so that
+// updates which swap residents read the values from before the run.
+func (p *program) lowerUpdates() error {
+	targets := map[int]bool{}
+	for _, u := range p.g.Updates {
+		targets[p.vals[u.Target].res] = true
+	}
+	for _, u := range p.g.Updates {
+		dst, src := p.vals[u.Target], p.vals[u.Value]
+		if src.res == dst.res {
+			continue // w <- w
+		}
+		t := p.g.Nodes[u.Value].Type
+		n := t.Shape.Size()
+		if src.res >= 0 && targets[src.res] {
+			tmp, err := p.temp(t)
+			if err != nil {
+				return err
+			}
+			p.copyStrided(tmp, 0, []int{1}, src, 0, []int{1}, graph.Shape{n})
+			src = tmp
+		}
+		if n == 0 {
+			continue
+		}
+		w := eltParams(n, []int{n}, [4][]int{{1}, {1}, {0}, {0}}, [4]int{}, 0)
+		p.updates = append(p.updates, step{shader: "eltwise", op: opCopyGated, param: p.addParams(w), out: dst, in: []ref{src}, groups: groupsFor(n, 256)})
+	}
+	return nil
+}
+
+func b2u(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// leafData is the contents of a const or iota node.
+func leafData(n *graph.Node) []byte {
+	size := n.Type.Shape.Size()
+	out := make([]byte, 4*size)
+	var idxStride, idxDim int
+	if n.Op == graph.OpIota {
+		idxStride, idxDim = n.Type.Shape.Strides()[n.Attrs.Axis], n.Type.Shape[n.Attrs.Axis]
+	}
+	for i := 0; i < size; i++ {
+		var v float64
+		if n.Op == graph.OpIota {
+			v = float64(i / idxStride % idxDim)
+		} else if len(n.Attrs.Values) == 1 {
+			v = n.Attrs.Values[0]
+		} else {
+			v = n.Attrs.Values[i]
+		}
+		var w uint32
+		if n.Type.DType == graph.I32 {
+			w = uint32(int32(v))
+		} else {
+			w = math.Float32bits(float32(v))
+		}
+		binary.LittleEndian.PutUint32(out[4*i:], w)
+	}
+	return out
+}
+
+// broadcastStrides are the strides that read a tensor of shape s at every
+// index of the larger shape to (numpy rules: size-1 dimensions repeat).
+func broadcastStrides(s, to graph.Shape) []int {
+	st := s.Strides()
+	out := make([]int, len(to))
+	for d := range to {
+		j := d - (len(to) - len(s))
+		if j >= 0 && s[j] != 1 {
+			out[d] = st[j]
+		}
+	}
+	return out
+}
+
+// collapse drops dimensions of size 1 and merges neighbours that every
+// operand walks contiguously, so kernels divide by fewer dimensions.
+func collapse(dims []int, strides [][]int) ([]int, [][]int) {
+	var od []int
+	os := make([][]int, len(strides))
+	for d := range dims {
+		if dims[d] == 1 {
+			continue
+		}
+		if last := len(od) - 1; last >= 0 {
+			merge := true
+			for k := range strides {
+				if os[k][last] != strides[k][d]*dims[d] {
+					merge = false
+					break
+				}
+			}
+			if merge {
+				od[last] *= dims[d]
+				for k := range strides {
+					os[k][last] = strides[k][d]
+				}
+				continue
+			}
+		}
+		od = append(od, dims[d])
+		for k := range strides {
+			os[k] = append(os[k], strides[k][d])
+		}
+	}
+	return od, os
+}
+
+// eltParams is the parameter block of eltwise.comp.
+func eltParams(n int, dims []int, strides [4][]int, bases [4]int, scalar uint32) []uint32 {
+	full := make([][]int, 4)
+	for k := range full {
+		full[k] = strides[k]
+		if full[k] == nil {
+			full[k] = make([]int, len(dims))
+		}
+	}
+	cd, cs := collapse(dims, full)
+	w := make([]uint32, 48)
+	w[0], w[1] = uint32(n), uint32(len(cd))
+	for k := 0; k < 4; k++ {
+		w[2+k] = uint32(bases[k])
+	}
+	w[6] = scalar
+	for d := range cd {
+		w[8+d] = uint32(cd[d])
+		for k := 0; k < 4; k++ {
+			w[16+8*k+d] = uint32(cs[k][d])
+		}
+	}
+	return w
+}
+
+// eltwise adds an elementwise step over the node's shape; inputs broadcast.
+func (p *program) eltwise(op, dt uint32, out ref, shape graph.Shape, in []ref, inT []graph.Type, scalar uint32) {
+	n := shape.Size()
+	if n == 0 {
+		return
+	}
+	var st [4][]int
+	st[0] = shape.Strides()
+	for j := range in {
+		st[1+j] = broadcastStrides(inT[j].Shape, shape)
+	}
+	w := eltParams(n, shape, st, [4]int{}, scalar)
+	p.steps = append(p.steps, step{shader: "eltwise", op: op, dt: dt, param: p.addParams(w), out: out, in: in, groups: groupsFor(n, 256)})
+}
+
+// copyStrided copies the elements of loop shape dims from src (base and
+// strides in elements) to dst.
+func (p *program) copyStrided(dst ref, dstBase int, dstStrides []int, src ref, srcBase int, srcStrides []int, dims graph.Shape) {
+	n := dims.Size()
+	if n == 0 {
+		return
+	}
+	w := eltParams(n, dims, [4][]int{dstStrides, srcStrides}, [4]int{dstBase, srcBase}, 0)
+	p.steps = append(p.steps, step{shader: "eltwise", op: opCopy, param: p.addParams(w), out: dst, in: []ref{src}, groups: groupsFor(n, 256)})
+}
+
+func (p *program) fill(dst ref, n int, bits uint32) {
+	if n == 0 {
+		return
+	}
+	w := eltParams(n, []int{n}, [4][]int{{1}}, [4]int{}, bits)
+	p.steps = append(p.steps, step{shader: "eltwise", op: opFill, param: p.addParams(w), out: dst, groups: groupsFor(n, 256)})
+}
+
+func (p *program) reduce(n *graph.Node, out, in ref, s graph.Shape) {
+	outs := n.Type.Shape.Size()
+	if outs == 0 {
+		return
+	}
+	st := s.Strides()
+	var kd, ks, rd, rs []int
+	for d := range s {
+		if slices.Contains(n.Attrs.Axes, d) {
+			rd, rs = append(rd, s[d]), append(rs, st[d])
+		} else {
+			kd, ks = append(kd, s[d]), append(ks, st[d])
+		}
+	}
+	kd, kss := collapse(kd, [][]int{ks})
+	rd, rss := collapse(rd, [][]int{rs})
+	count := graph.Shape(rd).Size()
+	w := make([]uint32, 40)
+	w[0], w[1], w[2], w[3] = uint32(outs), uint32(count), uint32(len(kd)), uint32(len(rd))
+	for d := range kd {
+		w[8+d], w[16+d] = uint32(kd[d]), uint32(kss[0][d])
+	}
+	for d := range rd {
+		w[24+d], w[32+d] = uint32(rd[d]), uint32(rss[0][d])
+	}
+	var op uint32
+	if n.Op == graph.OpReduceMax {
+		op = 1
+	}
+	p.steps = append(p.steps, step{shader: "reduce", op: op, dt: dtCode(n.Type.DType), param: p.addParams(w), out: out, in: []ref{in},
+		groups: [3]uint32{uint32(min(outs, maxGroups)), 1, 1}})
+}
+
+func (p *program) matmul(n *graph.Node, out ref, in []ref, inT []graph.Type) error {
+	xs, ys, os := inT[0].Shape, inT[1].Shape, n.Type.Shape
+	m, nn := os[len(os)-2], os[len(os)-1]
+	k := xs[len(xs)-1]
+	if n.Attrs.TransA {
+		k = xs[len(xs)-2]
+	}
+	batch := graph.Shape(os[:len(os)-2]).Size()
+	if m*nn*batch == 0 {
+		return nil
+	}
+	var aStride, bStride int
+	if len(xs) > 2 {
+		aStride = xs[len(xs)-2] * xs[len(xs)-1]
+	}
+	if len(ys) > 2 {
+		bStride = ys[len(ys)-2] * ys[len(ys)-1]
+	}
+	lim := p.c.phys.limits.MaxComputeWorkGroupCount
+	gx, gy := (nn+63)/64, (m+63)/64
+	if gx > int(lim[0]) || gy > int(lim[1]) || batch > int(lim[2]) {
+		return fmt.Errorf("matmul of %v needs %dx%dx%d workgroups; the device allows %v", os, gx, gy, batch, lim)
+	}
+	w := []uint32{uint32(m), uint32(nn), uint32(k), uint32(aStride), uint32(bStride), uint32(xs[len(xs)-1]), uint32(ys[len(ys)-1]),
+		b2u(n.Attrs.TransA), b2u(n.Attrs.TransB)}
+	p.steps = append(p.steps, step{shader: "matmul", param: p.addParams(w), out: out, in: in, groups: [3]uint32{uint32(gx), uint32(gy), uint32(batch)}})
+	return nil
+}
+
+// allocate makes the parameter, status and staging buffers, the pipelines,
+// the descriptor sets and the command buffer.
+func (p *program) allocate() error {
+	c := p.c
+	var err error
+	if p.params, err = c.device.newBuffer(uint64(4 * max(len(p.words), 4))); err != nil {
+		return err
+	}
+	raw := make([]byte, 4*len(p.words))
+	for i, w := range p.words {
+		binary.LittleEndian.PutUint32(raw[4*i:], w)
+	}
+	if err := c.upload(p.params, raw); err != nil {
+		return err
+	}
+	if p.status, err = c.device.newBuffer(16); err != nil {
+		return err
+	}
+	var at uint64
+	for i := range p.inputs {
+		p.inputs[i].stage = at
+		at += align16(uint64(4 * p.inputs[i].typ.Shape.Size()))
+	}
+	for _, o := range p.g.Outputs {
+		t := p.g.Nodes[o.Value].Type
+		p.outputs = append(p.outputs, outputSlot{name: o.Name, typ: t, val: p.vals[o.Value], stage: at})
+		at += align16(uint64(4 * t.Shape.Size()))
+	}
+	p.statusAt = at
+	at += 16
+	if p.staging, err = c.host.newBuffer(at); err != nil {
+		return err
+	}
+	all := append(slices.Clone(p.steps), p.updates...)
+	for _, s := range all {
+		if _, err := c.pipeline(pipelineKey{s.shader, s.op, s.dt}); err != nil {
+			return err
+		}
+	}
+	sets := uint32(max(len(all), 1))
+	var pool vk.DescriptorPool
+	if err := check("vkCreateDescriptorPool", vk.CreateDescriptorPool(c.dev, &vk.DescriptorPoolCreateInfo{
+		SType: vk.StructureTypeDescriptorPoolCreateInfo, MaxSets: sets, PoolSizeCount: 1,
+		PPoolSizes: []vk.DescriptorPoolSize{{Type: vk.DescriptorTypeStorageBuffer, DescriptorCount: sets * numBindings}},
+	}, nil, &pool)); err != nil {
+		return err
+	}
+	p.pool = pool
+	p.sets = make([]vk.DescriptorSet, len(all))
+	for i := range p.sets {
+		var set vk.DescriptorSet
+		if err := check("vkAllocateDescriptorSets", vk.AllocateDescriptorSets(c.dev, &vk.DescriptorSetAllocateInfo{
+			SType: vk.StructureTypeDescriptorSetAllocateInfo, DescriptorPool: p.pool, DescriptorSetCount: 1,
+			PSetLayouts: []vk.DescriptorSetLayout{c.setLay},
+		}, &set)); err != nil {
+			return err
+		}
+		p.sets[i] = set
+	}
+	cbs := make([]vk.CommandBuffer, 1)
+	if err := check("vkAllocateCommandBuffers", vk.AllocateCommandBuffers(c.dev, &vk.CommandBufferAllocateInfo{
+		SType: vk.StructureTypeCommandBufferAllocateInfo, CommandPool: c.cmdPool,
+		Level: vk.CommandBufferLevelPrimary, CommandBufferCount: 1,
+	}, cbs)); err != nil {
+		return err
+	}
+	p.cb = cbs[0]
+	return nil
+}
+
+func align16(n uint64) uint64 { return (n + 15) &^ 15 }
+
+// free releases everything p holds; c.mu must be held.
+func (p *program) free() {
+	c := p.c
+	if p.cb != nil {
+		vk.FreeCommandBuffers(c.dev, c.cmdPool, 1, []vk.CommandBuffer{p.cb})
+		p.cb = nil
+	}
+	if p.pool != nil {
+		vk.DestroyDescriptorPool(c.dev, p.pool, nil)
+		p.pool = nil
+	}
+	for _, b := range p.ownedBufs {
+		b.free()
+	}
+	p.ownedBufs = nil
+	for _, b := range []*buffer{p.params, p.status, p.staging} {
+		b.free()
+	}
+}
+
+// record writes the descriptor sets and the command buffer for the
+// residents res (one per resident slot); c.mu must be held.
+func (p *program) record(res []*residentTensor) error {
+	c := p.c
+	bufOf := func(r ref) *buffer {
+		if r.res >= 0 {
+			return res[r.res].buf
+		}
+		return r.buf
+	}
+	all := append(slices.Clone(p.steps), p.updates...)
+	writes := make([]vk.WriteDescriptorSet, 0, len(all)*numBindings)
+	for i, s := range all {
+		bufs := [numBindings]*buffer{p.params, p.status, bufOf(s.out), c.dummy, c.dummy, c.dummy}
+		for j, r := range s.in {
+			bufs[3+j] = bufOf(r)
+		}
+		for j, b := range bufs {
+			writes = append(writes, vk.WriteDescriptorSet{
+				SType: vk.StructureTypeWriteDescriptorSet, DstSet: p.sets[i], DstBinding: uint32(j), DescriptorCount: 1,
+				DescriptorType: vk.DescriptorTypeStorageBuffer,
+				PBufferInfo:    []vk.DescriptorBufferInfo{{Buffer: b.handle, Offset: 0, Range: vk.DeviceSize(vk.WholeSize)}},
+			})
+		}
+	}
+	if len(writes) > 0 {
+		vk.UpdateDescriptorSets(c.dev, uint32(len(writes)), writes, 0, nil)
+	}
+	cb := p.cb
+	if err := check("vkResetCommandBuffer", vk.ResetCommandBuffer(cb, 0)); err != nil {
+		return err
+	}
+	if err := check("vkBeginCommandBuffer", vk.BeginCommandBuffer(cb, &vk.CommandBufferBeginInfo{SType: vk.StructureTypeCommandBufferBeginInfo})); err != nil {
+		return err
+	}
+	vk.CmdFillBuffer(cb, p.status.handle, 0, 16, 0)
+	for _, in := range p.inputs {
+		if n := 4 * in.typ.Shape.Size(); n > 0 {
+			vk.CmdCopyBuffer(cb, p.staging.handle, in.buf.handle, 1, []vk.BufferCopy{{SrcOffset: vk.DeviceSize(in.stage), Size: vk.DeviceSize(n)}})
+		}
+	}
+	memoryBarrier(cb, vk.PipelineStageTransferBit, vk.PipelineStageComputeShaderBit,
+		vk.AccessTransferWriteBit, vk.AccessShaderReadBit|vk.AccessShaderWriteBit)
+	// A barrier goes in only before a step that reads a buffer written since
+	// the last one, or writes a buffer read or written since then.
+	written, read := map[vk.Buffer]bool{}, map[vk.Buffer]bool{}
+	for i, s := range p.steps {
+		out := bufOf(s.out).handle
+		need := written[out] || read[out]
+		for _, r := range s.in {
+			need = need || written[bufOf(r).handle]
+		}
+		if need {
+			memoryBarrier(cb, vk.PipelineStageComputeShaderBit, vk.PipelineStageComputeShaderBit,
+				vk.AccessShaderWriteBit, vk.AccessShaderReadBit|vk.AccessShaderWriteBit)
+			clear(written)
+			clear(read)
+		}
+		written[out] = true
+		for _, r := range s.in {
+			read[bufOf(r).handle] = true
+		}
+		p.dispatch(cb, s, p.sets[i])
+	}
+	memoryBarrier(cb, vk.PipelineStageComputeShaderBit, vk.PipelineStageTransferBit|vk.PipelineStageComputeShaderBit,
+		vk.AccessShaderWriteBit, vk.AccessTransferReadBit|vk.AccessShaderReadBit|vk.AccessShaderWriteBit)
+	for _, o := range p.outputs {
+		if n := 4 * o.typ.Shape.Size(); n > 0 {
+			vk.CmdCopyBuffer(cb, bufOf(o.val).handle, p.staging.handle, 1, []vk.BufferCopy{{DstOffset: vk.DeviceSize(o.stage), Size: vk.DeviceSize(n)}})
+		}
+	}
+	vk.CmdCopyBuffer(cb, p.status.handle, p.staging.handle, 1, []vk.BufferCopy{{DstOffset: vk.DeviceSize(p.statusAt), Size: 16}})
+	if len(p.updates) > 0 {
+		// The update copies overwrite residents the output copies read.
+		memoryBarrier(cb, vk.PipelineStageTransferBit|vk.PipelineStageComputeShaderBit, vk.PipelineStageComputeShaderBit,
+			vk.AccessTransferReadBit|vk.AccessShaderWriteBit, vk.AccessShaderReadBit|vk.AccessShaderWriteBit)
+		for i, s := range p.updates {
+			p.dispatch(cb, s, p.sets[len(p.steps)+i])
+		}
+	}
+	hostBarrier(cb)
+	if err := check("vkEndCommandBuffer", vk.EndCommandBuffer(cb)); err != nil {
+		return err
+	}
+	p.bound = res
+	return nil
+}
+
+func (p *program) dispatch(cb vk.CommandBuffer, s step, set vk.DescriptorSet) {
+	c := p.c
+	pipe := c.pipes[pipelineKey{s.shader, s.op, s.dt}]
+	vk.CmdBindPipeline(cb, vk.PipelineBindPointCompute, pipe)
+	vk.CmdBindDescriptorSets(cb, vk.PipelineBindPointCompute, c.pipeLay, 0, 1, []vk.DescriptorSet{set}, 0, nil)
+	param := s.param
+	vk.CmdPushConstants(cb, c.pipeLay, vk.ShaderStageFlags(vk.ShaderStageComputeBit), 0, 4, unsafe.Pointer(&param))
+	vk.CmdDispatch(cb, s.groups[0], s.groups[1], s.groups[2])
+}
+
+// run binds inputs and residents, submits the program and reads back its
+// outputs.
+func (p *program) run(resident map[string]*residentTensor, inputs map[string]*graph.Tensor) (map[string]*graph.Tensor, error) {
+	for _, in := range p.inputs {
+		t, ok := inputs[in.name]
+		if !ok || t == nil {
+			return nil, fmt.Errorf("vulkan: program %d: input %q (%v) is missing", p.id, in.name, in.typ)
+		}
+		if !t.Type.Equal(in.typ) {
+			return nil, fmt.Errorf("vulkan: program %d: input %q is %v, expected %v", p.id, in.name, t.Type, in.typ)
+		}
+		if err := t.Check(); err != nil {
+			return nil, fmt.Errorf("vulkan: program %d: input %q: %v", p.id, in.name, err)
+		}
+	}
+	res := make([]*residentTensor, len(p.residents))
+	changed := p.bound == nil
+	for i, s := range p.residents {
+		r, ok := resident[s.name]
+		if !ok {
+			return nil, fmt.Errorf("vulkan: program %d reads %q (%v), which is not set (SetTensor it first)", p.id, s.name, s.typ)
+		}
+		if !r.typ.Equal(s.typ) {
+			return nil, fmt.Errorf("vulkan: program %d reads %q as %v, but the backend holds %v", p.id, s.name, s.typ, r.typ)
+		}
+		res[i] = r
+		changed = changed || p.bound[i] != r
+	}
+	c := p.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if changed {
+		if err := p.record(res); err != nil {
+			return nil, err
+		}
+	}
+	stage := p.staging.bytes()
+	for _, in := range p.inputs {
+		copy(stage[in.stage:], tensorBytes(inputs[in.name]))
+	}
+	if err := c.submitAndWait(p.cb); err != nil {
+		return nil, err
+	}
+	st := stage[p.statusAt:]
+	if binary.LittleEndian.Uint32(st) != 0 {
+		node := binary.LittleEndian.Uint32(st[4:])
+		val := int32(binary.LittleEndian.Uint32(st[8:]))
+		pos := binary.LittleEndian.Uint32(st[12:])
+		f := p.fallible[node]
+		what := "id"
+		if f.op == graph.OpCrossEntropy {
+			what = "label"
+		}
+		return nil, fmt.Errorf("vulkan: program %d: %s (node %d): %s %d at position %d is outside 0..%d; no update was applied", p.id, f.op, node, what, val, pos, f.rows-1)
+	}
+	outs := make(map[string]*graph.Tensor, len(p.outputs))
+	for _, o := range p.outputs {
+		t := graph.NewTensor(o.typ.DType, o.typ.Shape...)
+		copy(tensorBytes(t), stage[o.stage:])
+		outs[o.name] = t
+	}
+	return outs, nil
+}

@@ -1,0 +1,61 @@
+#version 450
+// reduce_sum and reduce_max: one workgroup per output element (looping over
+// outputs when there are more than the dispatch's groups). Each of the 64
+// invocations folds a fixed, strided share of the reduced elements and a
+// shared-memory tree combines them, so results are the same on every run.
+//
+// Parameters at p[B..]: 0 outputs, 1 reduced count, 2 kept rank, 3 reduced
+// rank, 8..15 kept dims, 16..23 their strides in the input, 24..31 reduced
+// dims, 32..39 their strides. The output is contiguous.
+#extension GL_GOOGLE_include_directive : require
+layout(local_size_x = 64) in;
+#include "common.glsl"
+
+layout(constant_id = 0) const uint OP = 0u; // 0 sum, 1 max
+layout(constant_id = 1) const uint DT = 0u;
+
+shared uint part[64];
+
+uint combine(uint x, uint y) {
+    if (DT == DT_F32) {
+        if (OP == 0u) return floatBitsToUint(uintBitsToFloat(x) + uintBitsToFloat(y));
+        if (nanBits(x)) return x;
+        if (nanBits(y)) return y;
+        return uintBitsToFloat(y) > uintBitsToFloat(x) ? y : x;
+    }
+    if (OP == 0u) return uint(int(x) + int(y));
+    return uint(max(int(x), int(y)));
+}
+
+void main() {
+    uint B = pc.base;
+    uint outs = p[B + 0u], count = p[B + 1u], keptRank = p[B + 2u], redRank = p[B + 3u];
+    uint lid = gl_LocalInvocationID.x;
+    uint identity = OP == 0u ? 0u : (DT == DT_F32 ? 0xff800000u : 0x80000000u);
+    for (uint dst = gl_WorkGroupID.x; dst < outs; dst += gl_NumWorkGroups.x) {
+        uint rem = dst, base = 0u;
+        for (int d = int(keptRank) - 1; d >= 0; d--) {
+            uint dim = p[B + 8u + uint(d)];
+            base += (rem % dim) * p[B + 16u + uint(d)];
+            rem /= dim;
+        }
+        uint acc = identity;
+        for (uint r = lid; r < count; r += 64u) {
+            uint rr = r, off = base;
+            for (int d = int(redRank) - 1; d >= 0; d--) {
+                uint dim = p[B + 24u + uint(d)];
+                off += (rr % dim) * p[B + 32u + uint(d)];
+                rr /= dim;
+            }
+            acc = combine(acc, a[off]);
+        }
+        part[lid] = acc;
+        barrier();
+        for (uint s = 32u; s > 0u; s >>= 1u) {
+            if (lid < s) part[lid] = combine(part[lid], part[lid + s]);
+            barrier();
+        }
+        if (lid == 0u) o[dst] = part[0];
+        barrier();
+    }
+}
