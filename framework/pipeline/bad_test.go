@@ -44,9 +44,10 @@ func TestBadPipelines(t *testing.T) {
 		}},
 		{file: "unknown_ref.hcl", wants: []want{
 			{text: `Unknown reference: There is nothing named "techer" here; references are var.<name>, teacher.<name>, student.<name> and dataset.<name>. Did you mean "teacher"?`, line: 8, col: 13},
-			{text: `Unknown student: There is no student block named "mamab"; declared: mamba. Did you mean student.mamba?`, line: 17, col: 13},
+			{text: `Unknown student: There is no student block named "mamab"; declared: mamba, other. Did you mean student.mamba?`, line: 17, col: 13},
 			{text: `dataset must be a reference such as dataset.<name>; found "go". Did you mean dataset.go (without quotes)?`, line: 18, col: 13},
 			{text: `Unknown variable: There is no variable named "stpes"; declare it with a variable block. Did you mean var.steps?`, line: 19, col: 13},
+			{text: `There is no variable named "stepz"; declare it with a variable block. Did you mean var.steps?`, line: 24, col: 18},
 		}},
 		{file: "small_budget.hcl", wants: []want{
 			{text: `stage "x": tokens 1000 is smaller than one batch (batch_tokens 8192)`, line: 13, col: 3},

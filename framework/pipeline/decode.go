@@ -304,6 +304,7 @@ func (l *loader) decodeMixers(s *Student, blocks hcl.Blocks) {
 		if content != nil {
 			m.Layers = l.layers(content.Attributes, m)
 		}
+		l.checkBodyReferences(b.Body, "layers")
 		s.Mixers = append(s.Mixers, m)
 
 		// Two mixers must not claim one layer.
@@ -325,6 +326,28 @@ func (l *loader) decodeMixers(s *Student, blocks hcl.Blocks) {
 			}
 			owner[layer] = m
 		}
+	}
+}
+
+// checkBodyReferences checks the references in a body the engine decodes
+// later (a mixer's), so a typo there gets a "did you mean" too.
+func (l *loader) checkBodyReferences(body hcl.Body, skip string) {
+	syn, ok := body.(*hclsyntax.Body)
+	if !ok {
+		return
+	}
+	names := make([]string, 0, len(syn.Attributes))
+	for name := range syn.Attributes {
+		names = append(names, name)
+	}
+	sort.Strings(names) // diagnostics in a stable order
+	for _, name := range names {
+		if name != skip {
+			l.checkReferences(syn.Attributes[name].Expr)
+		}
+	}
+	for _, b := range syn.Blocks {
+		l.checkBodyReferences(b.Body, "")
 	}
 }
 

@@ -18,3 +18,9 @@ stage "kd" {
   dataset = "go"
   tokens  = var.stpes
 }
+student "other" {
+  teacher = teacher.phi
+  mixer "mamba2" {
+    state_size = var.stepz
+  }
+}
