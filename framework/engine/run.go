@@ -222,9 +222,8 @@ type stepProgram struct {
 	inputs             map[string]bool // inputs of Step or Accumulate
 }
 
-// stageSteps builds and compiles the step programs of stage s and makes
-// their params and optimizer state resident.
-func (e *Engine) stageSteps(ctx context.Context, s *pipeline.Stage, m stageModel, micro int, optState map[string]*graph.Tensor) ([]*stepProgram, error) {
+// buildStage builds the programs of stage s for model m.
+func (e *Engine) buildStage(ctx context.Context, s *pipeline.Stage, m stageModel) ([]*stages.Program, error) {
 	progs, err := stages.Build(ctx, stages.Options{Kind: stages.Kind(s.Kind), Teacher: m.cfg, Mixers: m.mixers,
 		Batch: s.MicroBatch, SeqLen: s.Dataset.SeqLen, DType: graph.F32, Seed: m.seed,
 		Target: s.Loss.Target, Temperature: s.Loss.Temperature, HardLabelWeight: s.Loss.HardLabelWeight,
@@ -232,8 +231,23 @@ func (e *Engine) stageSteps(ctx context.Context, s *pipeline.Stage, m stageModel
 	if err != nil {
 		return nil, fmt.Errorf("stage %q: %w", s.Name, err)
 	}
-	opt := train.AdamW{Beta1: s.Optimizer.Beta1, Beta2: s.Optimizer.Beta2, Eps: s.Optimizer.Eps,
+	return progs, nil
+}
+
+// stageAdamW is the stage's optimizer.
+func stageAdamW(s *pipeline.Stage) train.AdamW {
+	return train.AdamW{Beta1: s.Optimizer.Beta1, Beta2: s.Optimizer.Beta2, Eps: s.Optimizer.Eps,
 		WeightDecay: s.Optimizer.WeightDecay, ClipNorm: s.Optimizer.Clip}
+}
+
+// stageSteps builds and compiles the step programs of stage s and makes
+// their params and optimizer state resident.
+func (e *Engine) stageSteps(ctx context.Context, s *pipeline.Stage, m stageModel, micro int, optState map[string]*graph.Tensor) ([]*stepProgram, error) {
+	progs, err := e.buildStage(ctx, s, m)
+	if err != nil {
+		return nil, err
+	}
+	opt := stageAdamW(s)
 	var sps []*stepProgram
 	for _, p := range progs {
 		tp, err := train.StepGraphs(p.Builder, p.Loss, p.Trainable, opt, micro)

@@ -1,0 +1,296 @@
+// Plan: what each stage will do and cost before any of it runs: its
+// trainable and frozen parameter counts, tokens, steps, FLOPs, a memory
+// estimate and a time estimate on the pipeline's backend.
+
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"runtime"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mohawk-distill/mohawk/framework/pipeline"
+	"github.com/mohawk-distill/mohawk/framework/train"
+	"github.com/mohawk-distill/mohawk/sdk/graph"
+)
+
+// StagePlan is the plan of one stage.
+type StagePlan struct {
+	Name, Kind, Model string
+	// Trainable and Frozen count the parameters (elements) the stage's
+	// programs train and only read.
+	Trainable, Frozen int64
+	Tokens            int64
+	Steps             int
+	MicroBatches      int // per optimizer step
+	Programs          int // more than one when matrix orientation groups layers
+	// FLOPs of the whole stage, counted from its compiled step programs:
+	// 2·M·N·K per matrix product and one per output element of every other
+	// arithmetic op, times micro-batches and steps. The teacher's forward
+	// pass, the attention matrices (T² terms) and the backward pass are all
+	// in the programs, so they are all counted.
+	FLOPs float64
+	// PeakBytes estimates the backend memory: every param read, the
+	// gradient accumulators and the two AdamW moments of the trainable
+	// params, and every value of one micro-batch's forward pass (the
+	// activations kept for the backward pass; buffer reuse makes the real
+	// figure lower, recomputation in the backward pass higher).
+	PeakBytes int64
+	// StepSeconds is one optimizer step's time: measured on the backend
+	// (Calibrated) or FLOPs per step over AssumedFLOPS.
+	StepSeconds float64
+	Calibrated  bool
+	Seconds     float64 // Steps · StepSeconds
+}
+
+// Plan is a pipeline's plan.
+type Plan struct {
+	Backend string
+	// AssumedFLOPS is the throughput that uncalibrated estimates assume.
+	AssumedFLOPS float64
+	Stages       []StagePlan
+	FLOPs        float64
+	Seconds      float64
+}
+
+// assumedFLOPS is the throughput assumed without calibration: about what
+// the CPU backend sustains per thread on this kind of program, and a modest
+// GPU figure for any other backend.
+func (e *Engine) assumedFLOPS() float64 {
+	if e.p.Backend.Name == "cpu" {
+		threads := e.p.Backend.Threads
+		if threads <= 0 {
+			threads = runtime.NumCPU()
+		}
+		return 10e9 * float64(threads)
+	}
+	return 1e12
+}
+
+// Plan builds every stage's programs and estimates their cost. Unless
+// Options.NoCalibrate, it times one optimizer step of each stage on the
+// backend (at learning rate 0, on token id 0) to estimate the time.
+func (e *Engine) Plan() (*Plan, error) {
+	ctx := context.Background()
+	if e.be == nil {
+		return nil, fmt.Errorf("engine: Plan on an engine that is not open")
+	}
+	pl := &Plan{Backend: e.p.Backend.Name, AssumedFLOPS: e.assumedFLOPS()}
+	defer e.forgetResident() // calibration overwrote resident tensors
+	for _, s := range e.p.Stages {
+		m, err := e.stageModel(s)
+		if err != nil {
+			return nil, err
+		}
+		micro, steps, err := stageShape(s)
+		if err != nil {
+			return nil, err
+		}
+		sp := StagePlan{Name: s.Name, Kind: s.Kind, Model: m.ref, Tokens: s.Tokens, Steps: steps, MicroBatches: micro}
+		var sps []*stepProgram
+		if e.opt.NoCalibrate {
+			sps, err = e.stagePrograms(ctx, s, m, micro)
+		} else {
+			sps, err = e.stageSteps(ctx, s, m, micro, nil)
+		}
+		if err != nil {
+			return nil, err
+		}
+		sp.Programs = len(sps)
+		trainable, read := map[string]int64{}, map[string]int64{}
+		var flopsPerMicro, activations float64
+		for _, p := range sps {
+			for _, n := range p.prog.TrainableNames {
+				trainable[n] = 0
+			}
+			for _, prm := range p.prog.Params {
+				read[prm.Name] = int64(prm.Init.Len())
+			}
+			g := p.tp.Step
+			if g == nil {
+				g = p.tp.Accumulate
+			}
+			flopsPerMicro += graphFLOPs(g)
+			if fwd, err := p.prog.Builder.Build(); err == nil {
+				activations += graphValues(fwd)
+			}
+		}
+		for n, size := range read {
+			if _, ok := trainable[n]; ok {
+				sp.Trainable += size
+			} else {
+				sp.Frozen += size
+			}
+		}
+		optState := 2.0
+		if micro > 1 {
+			optState = 3 // the gradient accumulators too
+		}
+		sp.PeakBytes = int64(4 * (float64(sp.Trainable+sp.Frozen) + optState*float64(sp.Trainable) + activations))
+		sp.FLOPs = flopsPerMicro * float64(micro) * float64(steps)
+		if e.opt.NoCalibrate {
+			sp.StepSeconds = flopsPerMicro * float64(micro) / pl.AssumedFLOPS
+		} else {
+			sp.StepSeconds, err = e.timeStep(ctx, sps, s.MicroBatch, s.Dataset.SeqLen)
+			if err != nil {
+				e.release(ctx, sps)
+				return nil, fmt.Errorf("stage %q: calibration: %w", s.Name, err)
+			}
+			sp.Calibrated = true
+			e.release(ctx, sps)
+		}
+		sp.Seconds = sp.StepSeconds * float64(steps)
+		pl.FLOPs += sp.FLOPs
+		pl.Seconds += sp.Seconds
+		pl.Stages = append(pl.Stages, sp)
+	}
+	return pl, nil
+}
+
+// stagePrograms builds a stage's step programs without compiling them.
+func (e *Engine) stagePrograms(ctx context.Context, s *pipeline.Stage, m stageModel, micro int) ([]*stepProgram, error) {
+	progs, err := e.buildStage(ctx, s, m)
+	if err != nil {
+		return nil, err
+	}
+	var sps []*stepProgram
+	for _, p := range progs {
+		tp, err := train.StepGraphs(p.Builder, p.Loss, p.Trainable, stageAdamW(s), micro)
+		if err != nil {
+			return nil, fmt.Errorf("stage %q: %w", s.Name, err)
+		}
+		sps = append(sps, &stepProgram{prog: p, tp: tp})
+	}
+	return sps, nil
+}
+
+// timeStep runs one untimed and one timed optimizer step of the compiled
+// programs at learning rate 0 and returns the timed step's seconds.
+func (e *Engine) timeStep(ctx context.Context, sps []*stepProgram, batch, seqLen int) (float64, error) {
+	micro := sps[0].tp.MicroBatches
+	batches := make([][2]*graph.Tensor, micro)
+	for i := range batches {
+		batches[i] = [2]*graph.Tensor{graph.NewTensor(graph.I32, batch, seqLen), graph.NewTensor(graph.I32, batch, seqLen)}
+	}
+	var elapsed time.Duration
+	for round := 0; round < 2; round++ {
+		start := time.Now()
+		for _, sp := range sps {
+			if _, err := e.runStep(ctx, sp, batches, sp.tp.Feeds(0, 1)); err != nil {
+				return 0, err
+			}
+		}
+		elapsed = time.Since(start)
+	}
+	return elapsed.Seconds(), nil
+}
+
+// graphFLOPs counts a program's arithmetic: 2·M·N·K per matrix product
+// (batch dims included in M·N, the output's size) and one per output
+// element of every other op that computes.
+func graphFLOPs(g *graph.Graph) float64 {
+	var f float64
+	for _, n := range g.Nodes {
+		size := float64(n.Type.Shape.Size())
+		switch n.Op {
+		case graph.OpInput, graph.OpParam, graph.OpState, graph.OpConst, graph.OpIota,
+			graph.OpReshape, graph.OpTranspose, graph.OpSlice, graph.OpPad, graph.OpConcat, graph.OpBroadcast,
+			graph.OpStopGradient, graph.OpCast, graph.OpGather:
+			// Movement and bookkeeping: no arithmetic.
+		case graph.OpMatMul:
+			x := g.Type(n.Inputs[0]).Shape
+			k := x[len(x)-1]
+			if n.Attrs.TransA {
+				k = x[len(x)-2]
+			}
+			f += 2 * size * float64(k)
+		case graph.OpReduceSum, graph.OpReduceMax, graph.OpScatterAdd:
+			f += float64(g.Type(n.Inputs[len(n.Inputs)-1]).Shape.Size())
+		case graph.OpSoftmax, graph.OpLogSoftmax, graph.OpLayerNorm, graph.OpRMSNorm, graph.OpCrossEntropy:
+			f += 5 * float64(g.Type(n.Inputs[0]).Shape.Size())
+		default:
+			f += size
+		}
+	}
+	return f
+}
+
+// graphValues counts the elements of every computed value of a graph.
+func graphValues(g *graph.Graph) float64 {
+	var v float64
+	for _, n := range g.Nodes {
+		switch n.Op {
+		case graph.OpParam, graph.OpState, graph.OpConst:
+		default:
+			v += float64(n.Type.Shape.Size())
+		}
+	}
+	return v
+}
+
+// Print writes the plan as an aligned table.
+func (pl *Plan) Print(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "stage\tkind\tmodel\ttrainable\tfrozen\ttokens\tsteps\tmicro\tFLOPs\tmemory\ttime\t")
+	for _, s := range pl.Stages {
+		t := fmtDuration(s.Seconds)
+		if !s.Calibrated {
+			t = "~" + t
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t\n", s.Name, s.Kind, s.Model, fmtCount(float64(s.Trainable)),
+			fmtCount(float64(s.Frozen)), fmtCount(float64(s.Tokens)), s.Steps, s.MicroBatches, fmtCount(s.FLOPs),
+			fmtBytes(s.PeakBytes), t)
+	}
+	fmt.Fprintf(tw, "total\t\t\t\t\t\t\t\t%s\t\t%s\t\n", fmtCount(pl.FLOPs), fmtDuration(pl.Seconds))
+	tw.Flush()
+	calibrated := len(pl.Stages) > 0
+	for _, s := range pl.Stages {
+		calibrated = calibrated && s.Calibrated
+	}
+	if calibrated {
+		fmt.Fprintf(w, "times: one step of each stage timed on the %s backend; evaluation not included\n", pl.Backend)
+	} else {
+		fmt.Fprintf(w, "times (~): FLOPs at an assumed %s FLOP/s on the %s backend; evaluation not included\n", fmtCount(pl.AssumedFLOPS), pl.Backend)
+	}
+}
+
+// fmtCount writes a count with an SI suffix: 1.2k, 3.4M, 5.6G, 7.8T.
+func fmtCount(x float64) string {
+	for _, u := range []struct {
+		f float64
+		s string
+	}{{1e15, "P"}, {1e12, "T"}, {1e9, "G"}, {1e6, "M"}, {1e3, "k"}} {
+		if math.Abs(x) >= u.f {
+			return fmt.Sprintf("%.3g%s", x/u.f, u.s)
+		}
+	}
+	return fmt.Sprintf("%.0f", x)
+}
+
+func fmtBytes(b int64) string {
+	x := float64(b)
+	for _, u := range []struct {
+		f float64
+		s string
+	}{{1 << 40, "TiB"}, {1 << 30, "GiB"}, {1 << 20, "MiB"}, {1 << 10, "KiB"}} {
+		if x >= u.f {
+			return fmt.Sprintf("%.3g %s", x/u.f, u.s)
+		}
+	}
+	return fmt.Sprintf("%d B", b)
+}
+
+func fmtDuration(sec float64) string {
+	d := time.Duration(sec * float64(time.Second))
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
