@@ -12,7 +12,10 @@
 package pipeline
 
 import (
+	"bytes"
+	"fmt"
 	"io"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -156,12 +159,49 @@ type Output struct {
 	Save []string // refs ("student.x", "teacher.y") saved as folders at the end; default every student
 }
 
-// DiagnosticWriter prints diagnostics with file:line:col and the offending
-// source lines of this pipeline's files.
+// DiagnosticWriter prints diagnostics as hcl's text writer does, with the
+// offending source lines of this pipeline's files, and with each position as
+// file:line:col (which editors and terminals can jump to) instead of hcl's
+// "file line N".
 func (p *Pipeline) DiagnosticWriter(w io.Writer, color bool) hcl.DiagnosticWriter {
 	var width uint
 	if color {
 		width = 100 // a terminal: wrap long details
 	}
-	return hcl.NewDiagnosticTextWriter(w, p.Files, width, color)
+	pw := &positionWriter{out: w}
+	pw.inner = hcl.NewDiagnosticTextWriter(&pw.buf, p.Files, width, color)
+	return pw
+}
+
+// positionWriter renders each diagnostic with hcl's writer into buf, then
+// rewrites its position line.
+type positionWriter struct {
+	out   io.Writer
+	buf   bytes.Buffer
+	inner hcl.DiagnosticWriter
+}
+
+func (pw *positionWriter) WriteDiagnostic(d *hcl.Diagnostic) error {
+	pw.buf.Reset()
+	if err := pw.inner.WriteDiagnostic(d); err != nil {
+		return err
+	}
+	text := pw.buf.String()
+	if d.Subject != nil {
+		s := d.Subject
+		text = strings.Replace(text,
+			fmt.Sprintf("  on %s line %d", s.Filename, s.Start.Line),
+			fmt.Sprintf("  on %s:%d:%d", s.Filename, s.Start.Line, s.Start.Column), 1)
+	}
+	_, err := io.WriteString(pw.out, text)
+	return err
+}
+
+func (pw *positionWriter) WriteDiagnostics(diags hcl.Diagnostics) error {
+	for _, d := range diags {
+		if err := pw.WriteDiagnostic(d); err != nil {
+			return err
+		}
+	}
+	return nil
 }

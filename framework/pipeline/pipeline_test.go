@@ -246,7 +246,7 @@ func TestDiagnosticWriterShowsSource(t *testing.T) {
 	out := buf.String()
 	for _, want := range []string{
 		"Error: Token budget smaller than one batch",
-		"on testdata/bad/small_budget.hcl line 13, in stage \"x\":",
+		"on testdata/bad/small_budget.hcl:13:3, in stage \"x\":",
 		"tokens       = 1000",
 		`stage "x": tokens 1000 is smaller than one batch (batch_tokens 8192)`,
 	} {
