@@ -1,3 +1,5 @@
+//go:build cgo
+
 // The Backend: a device context, the resident tensors (params and state)
 // that every program reads by name and updates in place, and the
 // sdk/backend contract on top.
@@ -15,22 +17,6 @@ import (
 	"github.com/mohawk-distill/mohawk/sdk/backend"
 	"github.com/mohawk-distill/mohawk/sdk/graph"
 )
-
-// Version is the version of the Vulkan backend.
-const Version = "0.1.0"
-
-// DeviceEnv names the environment variable that selects the device when
-// Options.Device is empty: an index, or a part of the device's name.
-const DeviceEnv = "MOHAWK_VULKAN_DEVICE"
-
-// Options configure a Backend.
-type Options struct {
-	// Device selects the device: its index in the loader's list, or a
-	// case-insensitive part of its name ("H200", "llvmpipe"). Empty: the
-	// MOHAWK_VULKAN_DEVICE variable, else the first GPU, else the first
-	// device with a compute queue.
-	Device string
-}
 
 // Backend runs graphs on one Vulkan device. Its methods are safe for
 // concurrent use; runs are serialised.

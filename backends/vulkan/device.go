@@ -1,3 +1,5 @@
+//go:build cgo
+
 // The Vulkan instance (one per process) and devices: listing, selection by
 // index or name, and one shared context per selected device (queue, shader
 // pipelines, memory, one-shot submissions).
@@ -5,7 +7,6 @@
 package vulkan
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -15,13 +16,6 @@ import (
 
 	vk "github.com/vulkan-go/vulkan"
 )
-
-// ErrNoDevice reports that no usable Vulkan device was found.
-var ErrNoDevice = errors.New("vulkan: no usable Vulkan device")
-
-// ValidationEnv, set to 1, enables the Khronos validation layer where it is
-// installed; its messages go to the layer's default output.
-const ValidationEnv = "MOHAWK_VULKAN_VALIDATION"
 
 var (
 	instanceOnce sync.Once

@@ -1,3 +1,5 @@
+//go:build cgo
+
 // The Vulkan loader: opened by hand (libvulkan.so.1, the name every Linux
 // distribution installs at run time) because the binding's default looks
 // for the development symlink libvulkan.so only.
@@ -20,7 +22,6 @@ static void* findSymbol(void* h, const char* name) { return dlsym(h, name); }
 import "C"
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -28,13 +29,6 @@ import (
 
 	vk "github.com/vulkan-go/vulkan"
 )
-
-// ErrNoLoader reports that no Vulkan loader could be opened.
-var ErrNoLoader = errors.New("vulkan: no Vulkan loader")
-
-// LoaderEnv names the environment variable that overrides the loader's
-// file name (a path or a soname).
-const LoaderEnv = "MOHAWK_VULKAN_LOADER"
 
 var (
 	loaderOnce sync.Once

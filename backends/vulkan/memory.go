@@ -1,3 +1,5 @@
+//go:build cgo
+
 // Device memory: large blocks from vkAllocateMemory carved into one
 // VkBuffer per tensor (first fit, aligned, neighbours merged on free), so a
 // program of thousands of values makes a handful of allocations. Buffers

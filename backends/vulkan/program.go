@@ -1,3 +1,5 @@
+//go:build cgo
+
 // Programs: a graph lowered to compute dispatches over device buffers,
 // recorded once into one command buffer (input uploads, dispatches with the
 // barriers their reads and writes need, output read-back, update copies)

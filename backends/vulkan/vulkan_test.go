@@ -20,13 +20,25 @@ func newBackend(t *testing.T) *vulkan.Backend {
 	t.Helper()
 	b, err := vulkan.New(vulkan.Options{})
 	if errors.Is(err, vulkan.ErrNoLoader) || errors.Is(err, vulkan.ErrNoDevice) {
-		t.Skipf("no Vulkan here: %v", err)
+		skipOrFail(t, "no Vulkan here: %v", err)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
 	return b
+}
+
+// requireEnv, set to 1 (as CI does), turns the skips for a missing Vulkan
+// or glslc into failures.
+const requireEnv = "MOHAWK_VULKAN_REQUIRE"
+
+func skipOrFail(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv(requireEnv) == "1" {
+		t.Fatalf(format+" ("+requireEnv+"=1)", args...)
+	}
+	t.Skipf(format, args...)
 }
 
 // TestConformance runs the backend conformance suite.
@@ -45,7 +57,7 @@ func noF64(op graph.Op, dt graph.DType) bool { return dt == graph.F64 }
 // with the committed SPIR-V, so the embedded code is what the sources say.
 func TestSPIRVMatchesSources(t *testing.T) {
 	if _, err := exec.LookPath("glslc"); err != nil {
-		t.Skip("glslc is not installed (Debian: glslc); CI checks the SPIR-V")
+		skipOrFail(t, "glslc is not installed (Debian: glslc); CI checks the SPIR-V")
 	}
 	dir := t.TempDir()
 	cmd := exec.Command("sh", "shaders/compile.sh")

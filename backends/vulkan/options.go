@@ -1,0 +1,34 @@
+package vulkan
+
+import "errors"
+
+// Version is the version of the Vulkan backend.
+const Version = "0.1.0"
+
+// Options configure a Backend.
+type Options struct {
+	// Device selects the device: its index in the loader's list, or a
+	// case-insensitive part of its name ("H200", "llvmpipe"). Empty: the
+	// MOHAWK_VULKAN_DEVICE variable, else the first GPU, else the first
+	// device with a compute queue.
+	Device string
+}
+
+// Environment variables read by the backend.
+const (
+	// DeviceEnv selects the device when Options.Device is empty: an index,
+	// or a part of the device's name.
+	DeviceEnv = "MOHAWK_VULKAN_DEVICE"
+	// LoaderEnv overrides the loader's file name (a path or a soname).
+	LoaderEnv = "MOHAWK_VULKAN_LOADER"
+	// ValidationEnv, set to 1, enables the Khronos validation layer where
+	// it is installed; its messages go to the layer's default output.
+	ValidationEnv = "MOHAWK_VULKAN_VALIDATION"
+)
+
+var (
+	// ErrNoLoader reports that no Vulkan loader could be opened.
+	ErrNoLoader = errors.New("vulkan: no Vulkan loader")
+	// ErrNoDevice reports that no usable Vulkan device was found.
+	ErrNoDevice = errors.New("vulkan: no usable Vulkan device")
+)
