@@ -11,11 +11,19 @@
 // non-negative dimensions, and data_offsets [begin, end] inside the data
 // section whose length is exactly elements × element size; and the tensors
 // tile the data section with no overlap, gap or trailing bytes (the rules
-// the reference Rust implementation enforces). Element counts are computed
-// with overflow checks against the file's size, so no number written in a
-// header makes the reader allocate: parsing allocates in proportion to the
-// header's bytes (at most about 16 bytes per header byte, for headers made
-// of many tiny entries; tested against 24), and converting a tensor
+// the reference Rust implementation enforces); the header must also be
+// valid UTF-8 and nest skipped values at most 128 deep, as serde_json
+// requires. Element counts are computed with overflow checks against the
+// file's size, so no number written in a header makes the reader allocate.
+// Parsing never allocates more than the file's size (plus a constant: the
+// parsed struct and an error message): the header is read in place by a
+// small JSON scanner, twice (validate and count, then fill one slice of
+// 32-byte records, one per tensor, each entry taking at least about 50
+// header bytes), and names, shapes and metadata are read from the mapped
+// header on request and copied out. TestParseAllocationBelowFileSize checks
+// adversarial headers (many tiny entries, long and escaped names, rank-16
+// shapes, huge numbers, deep nesting, many metadata strings) against the
+// file's size; FuzzOpen against the size plus 64 KiB. Converting a tensor
 // allocates its output only (twice the tensor's bytes for F16/BF16 → f32).
 //
 // Tensor converts to the host tensors of sdk/graph: F32, F16, BF16 and F64
@@ -42,7 +50,9 @@
 // has no tagged release, and we need things a general package would not
 // give us together: a memory map, conversion straight into graph.Tensor,
 // and validation with errors worded for our users. The parser takes a
-// []byte, so it is fuzzed directly (FuzzOpen) with no disk in the loop;
-// JSON syntax is left to the standard library's encoding/json, and every
-// number taken from it is range-checked before it is used.
+// []byte, so it is fuzzed directly (FuzzOpen) with no disk in the loop.
+// Its JSON scanner is its own (encoding/json copies what it decodes, and
+// its Decoder buffers the input), follows the JSON grammar strictly
+// (strings decode as encoding/json decodes them, a lone surrogate becoming
+// U+FFFD), and every number taken from it is range-checked before use.
 package checkpoint

@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"math"
 	"sort"
@@ -57,30 +58,24 @@ func (f *File) Names() []string {
 	if f.p == nil {
 		return nil
 	}
-	return append([]string(nil), f.p.names...)
+	return f.p.names()
 }
 
 // Metadata returns a copy of the "__metadata__" strings (nil if none).
 func (f *File) Metadata() map[string]string {
-	if f.p == nil || f.p.metadata == nil {
+	if f.p == nil || f.p.meta == nil {
 		return nil
 	}
-	m := make(map[string]string, len(f.p.metadata))
-	for k, v := range f.p.metadata {
-		m[k] = v
+	m := map[string]string{}
+	if err := json.Unmarshal(f.p.meta, &m); err != nil {
+		return nil // unreachable: parse accepted it as an object of strings
 	}
 	return m
 }
 
 // Info describes one tensor.
 func (f *File) Info(name string) (TensorInfo, error) {
-	t, err := f.lookup(name)
-	if err != nil {
-		return TensorInfo{}, err
-	}
-	c := *t
-	c.Shape = append([]int(nil), t.Shape...)
-	return c, nil
+	return f.lookup(name)
 }
 
 // Raw returns the tensor's little-endian bytes in place (no copy). The
@@ -184,15 +179,15 @@ func floatReader(dtype string, src []byte) func(i int) float32 {
 	}
 }
 
-func (f *File) lookup(name string) (*TensorInfo, error) {
+func (f *File) lookup(name string) (TensorInfo, error) {
 	if f.p == nil {
-		return nil, fmt.Errorf("safetensors %s: tensor %q: file is closed", f.path, name)
+		return TensorInfo{}, fmt.Errorf("safetensors %s: tensor %q: file is closed", f.path, name)
 	}
-	t, ok := f.p.infos[name]
-	if !ok {
-		return nil, fmt.Errorf("safetensors %s: no tensor %q (the file has %d tensors%s)", f.path, name, len(f.p.names), nearby(f.p.names, name))
+	i := f.p.find(name)
+	if i < 0 {
+		return TensorInfo{}, fmt.Errorf("safetensors %s: no tensor %q (the file has %d tensors%s)", f.path, name, len(f.p.recs), nearby(f.p.names(), name))
 	}
-	return t, nil
+	return f.p.info(&f.p.recs[i]), nil
 }
 
 // nearby names a few tensors around where name would sort, to help spot a

@@ -70,10 +70,10 @@ func LoadFolder(dir string) (*Folder, error) {
 			return nil, err
 		}
 		fo.files = []*File{f}
-		for _, n := range f.p.names {
+		fo.names = f.Names()
+		for _, n := range fo.names {
 			fo.where[n] = f
 		}
-		fo.names = f.Names()
 		return fo, nil
 	}
 	indexPath := filepath.Join(dir, WeightsIndexName)
@@ -119,7 +119,7 @@ func LoadFolder(dir string) (*Folder, error) {
 			shards[shard] = f
 			fo.files = append(fo.files, f)
 		}
-		if _, ok := f.p.infos[name]; !ok {
+		if f.p.find(name) < 0 {
 			fo.Close()
 			return nil, fmt.Errorf("tensor %s listed in %s is not in shard %s", name, indexPath, shard)
 		}

@@ -21,7 +21,7 @@ func TestPythonWrittenFiles(t *testing.T) {
 		}
 		raw, _ := os.ReadFile(p)
 		q, err := parse(raw, p)
-		if err != nil || len(q.names) != len(f.Names()) || len(f.Names()) == 0 {
+		if err != nil || len(q.recs) != len(f.Names()) || len(f.Names()) == 0 {
 			t.Fatalf("%s: in-memory parse disagrees with Open: %v", p, err)
 		}
 		for _, name := range f.Names() {
