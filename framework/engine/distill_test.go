@@ -115,4 +115,24 @@ output {
 	if cfg.Phi == nil || len(infos) != 2 || infos[0].Name != "mamba2" {
 		t.Errorf("student config %+v, mixers %+v", cfg, infos)
 	}
+
+	// mohawk eval of the saved folders gives the run's last numbers.
+	opt := testOptions(t)
+	opt.EvalTokens = p.Evaluate.Tokens
+	ev, err := Evaluate(context.Background(), filepath.Join(dir, "run", "mamba"), p.Evaluate.Dataset, filepath.Join(dir, "run", "tiny"), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("eval of the saved student: %+v", ev)
+	near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-4*math.Abs(b) }
+	if !near(ev.ValPPL, last.ValPPL) || !near(ev.Agreement, last.Agreement) || !near(ev.TeacherPPL, last.TeacherPPL) {
+		t.Errorf("Evaluate %+v, the run's last row %+v", ev, last)
+	}
+	evT, err := Evaluate(context.Background(), filepath.Join(dir, "run", "tiny"), p.Evaluate.Dataset, "", opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !near(evT.ValPPL, res.Rows[0].ValPPL) || !math.IsNaN(evT.Agreement) {
+		t.Errorf("Evaluate of the teacher %+v, its row %+v", evT, res.Rows[0])
+	}
 }

@@ -100,9 +100,10 @@ type studentModel struct {
 	s       *pipeline.Student
 	teacher *teacherModel
 	mixers  map[int]models.LayerMixer
-	infos   map[int]models.StudentLayerInfo // what SaveStudent records per layer
-	from    *checkpoint.Folder              // init_from a saved student folder
-	strict  bool                            // every param must come from the folder (evaluating it)
+	infos   map[int]models.StudentLayerInfo  // what SaveStudent records per layer
+	from    *checkpoint.Folder               // init_from a saved student folder
+	strict  bool                             // every param must come from the folder (evaluating it)
+	initOut map[int]map[string]*graph.Tensor // InitFromTeacher outputs by layer, once computed
 }
 
 // Open starts the pipeline's backend and mixer plugins, reads the teachers'

@@ -83,7 +83,8 @@ func (e *Engine) store(ref string) map[string]*graph.Tensor {
 //   - a teacher's from its checkpoint folder, or from its own random
 //     initialisation (its config built with its seed) when it has none;
 //   - a student's from the saved student it starts from, else (init_from
-//     "teacher") the teacher's param of the same name and shape, else
+//     "teacher") what its mixer's InitFromTeacher computes from the teacher's
+//     attention or the teacher's param of the same name and shape, else
 //     init, the random value the program that first reads it gives.
 //
 // Once set, a param keeps its value until a stage trains it, so every
@@ -177,6 +178,15 @@ func (e *Engine) studentWeight(ctx context.Context, sm *studentModel, name strin
 			return sm.from.Tensor(name)
 		} else if sm.strict {
 			return nil, fmt.Errorf("student %s: %w", sm.from.Dir, err)
+		}
+	}
+	if sm.s.InitFrom == "teacher" && sm.teacher != nil {
+		t, err := e.fromTeacher(ctx, sm, name)
+		if err != nil {
+			return nil, err
+		}
+		if t != nil {
+			return t, nil
 		}
 	}
 	if sm.s.InitFrom == "teacher" && sm.teacher != nil && init != nil && e.hasTeacherParam(ctx, sm.teacher, name, init.Shape) {
