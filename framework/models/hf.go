@@ -2,9 +2,11 @@ package models
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 
 	"github.com/mohawk-distill/mohawk/framework/checkpoint"
 	"github.com/mohawk-distill/mohawk/sdk/graph"
@@ -24,6 +26,10 @@ type HFConfig struct {
 	Phi    *PhiConfig
 	Llama  *LlamaConfig
 	GPT2   *GPT2Config
+	// Raw is the config.json object the config was read from, every field
+	// as found (nil for a config built in Go). SaveStudent writes it back
+	// with only what differs from the family config changed.
+	Raw map[string]json.RawMessage
 }
 
 // Build builds the model over tokens [batch, seqLen] (seqLen 0 keeps the
@@ -113,12 +119,90 @@ func (h *hfConfig) ropeDefault() error {
 // ConfigFromHF reads the family and its config from a folder's config.json
 // (model_type phi, llama or gpt2). SeqLen is max_position_embeddings.
 func ConfigFromHF(folder *checkpoint.Folder) (HFConfig, error) {
-	path := filepath.Join(folder.Dir, checkpoint.ConfigName)
-	var h hfConfig
-	if err := json.Unmarshal(folder.Config, &h); err != nil {
-		return HFConfig{}, fmt.Errorf("%s: %w", path, err)
+	return ConfigFromJSON(folder.Config, filepath.Join(folder.Dir, checkpoint.ConfigName))
+}
+
+// requiredKeys are the config.json keys each family needs (transformers
+// has defaults for them, but a teacher's config always states them, and a
+// silent default would build another model).
+var requiredKeys = map[string][]string{
+	FamilyPhi:   {"vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads"},
+	FamilyLlama: {"vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"},
+	FamilyGPT2:  {"vocab_size", "n_embd", "n_layer", "n_head", "n_positions"},
+}
+
+// ConfigFromJSON reads a config from the bytes of a Hugging Face
+// config.json object (model_type phi, llama or gpt2), as ConfigFromHF
+// does; where names the source in errors (a file, or a block of a
+// pipeline). The result keeps the object in Raw. Errors name the key.
+func ConfigFromJSON(data []byte, where string) (HFConfig, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil || raw == nil {
+		if err == nil {
+			err = fmt.Errorf("found null")
+		}
+		return HFConfig{}, fmt.Errorf("%s: expected a JSON object: %v", where, err)
 	}
+	var h hfConfig
+	if err := json.Unmarshal(data, &h); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return HFConfig{}, fmt.Errorf("%s: %s: expected %s, found %s %s", where, te.Field, jsonKind(te.Type), te.Value, raw[te.Field])
+		}
+		return HFConfig{}, fmt.Errorf("%s: %w", where, err)
+	}
+	if _, ok := raw["model_type"]; !ok {
+		return HFConfig{}, fmt.Errorf("%s: no model_type (expected phi, llama or gpt2)", where)
+	}
+	for _, k := range requiredKeys[h.ModelType] {
+		v, ok := raw[k]
+		if !ok || string(v) == "null" {
+			return HFConfig{}, fmt.Errorf("%s: %s is missing (a %s config needs %v)", where, k, h.ModelType, requiredKeys[h.ModelType])
+		}
+		var n float64
+		if json.Unmarshal(v, &n) == nil && n <= 0 {
+			return HFConfig{}, fmt.Errorf("%s: %s must be positive, found %s", where, k, v)
+		}
+	}
+	cfg, err := h.family(where)
+	if err != nil {
+		return HFConfig{}, err
+	}
+	cfg.Raw = raw
+	return cfg, nil
+}
+
+// jsonKind names the JSON kind of a Go type for an error message.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Float64, reflect.Float32:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Slice:
+		return "an array"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return t.String()
+}
+
+// family checks h and builds its family's config.
+func (h *hfConfig) family(path string) (HFConfig, error) {
 	fail := func(err error) (HFConfig, error) { return HFConfig{}, fmt.Errorf("%s: %w", path, err) }
+	if h.Heads > 0 && h.Hidden%h.Heads != 0 && h.ModelType != FamilyGPT2 {
+		return fail(fmt.Errorf("hidden_size %d is not a multiple of num_attention_heads %d", h.Hidden, h.Heads))
+	}
+	if h.NHead > 0 && h.NEmbd%h.NHead != 0 && h.ModelType == FamilyGPT2 {
+		return fail(fmt.Errorf("n_embd %d is not a multiple of n_head %d", h.NEmbd, h.NHead))
+	}
+	if h.KVHeads > 0 && h.Heads%h.KVHeads != 0 {
+		return fail(fmt.Errorf("num_key_value_heads %d does not divide num_attention_heads %d", h.KVHeads, h.Heads))
+	}
 	switch h.ModelType {
 	case FamilyPhi:
 		if h.HiddenAct != "" && h.HiddenAct != "gelu_new" {

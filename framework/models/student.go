@@ -232,13 +232,122 @@ func familyConfig(cfg HFConfig) any {
 	return nil
 }
 
-// SaveStudent writes a student folder to dir: config.json is cfg (the
-// teacher's config) as Hugging Face writes it, plus a "mohawk" object
-// {"mixers": {"<layer>": {"name", "version", "config"}}}; model.safetensors
-// holds every tensor of params; the tokenizer files of tokenizerFrom are
-// copied when it is not "". Each file is written atomically.
+// configObject is the config.json object written for cfg. A config read
+// from JSON (cfg.Raw set) keeps every field of the teacher's object
+// (architectures, token ids, rope_scaling, keys of its own) as found; only
+// the keys whose values would not read back as cfg's family config are
+// replaced, and torch_dtype or dtype, where present, names the dtype the
+// weights are saved in. A config built in Go is written from its fields.
+func configObject(cfg HFConfig, params map[string]*graph.Tensor) (map[string]any, error) {
+	fresh, err := teacherConfigJSON(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Raw == nil {
+		return fresh, nil
+	}
+	out := make(map[string]any, len(cfg.Raw)+1)
+	for k, v := range cfg.Raw {
+		out[k] = v
+	}
+	delete(out, studentKey)
+	asRaw := func() map[string]json.RawMessage {
+		m := make(map[string]json.RawMessage, len(out))
+		for k, v := range out {
+			if r, ok := v.(json.RawMessage); ok {
+				m[k] = r
+			} else {
+				m[k], _ = json.Marshal(v)
+			}
+		}
+		return m
+	}
+	if back, err := configFromRaw(asRaw()); err != nil || !reflect.DeepEqual(familyConfig(back), familyConfig(cfg)) {
+		// cfg differs from the object it was read from: write its values
+		// over the keys that state them.
+		for k, v := range fresh {
+			if k == "architectures" {
+				continue
+			}
+			if old, ok := cfg.Raw[k]; ok && jsonEqual(old, v) {
+				continue
+			}
+			out[k] = v
+		}
+		if rp, ok := cfg.Raw["rope_parameters"]; ok {
+			var m map[string]any
+			if json.Unmarshal(rp, &m) == nil && m != nil {
+				for _, k := range []string{"rope_theta", "partial_rotary_factor"} {
+					if _, has := m[k]; has && fresh[k] != nil {
+						m[k] = fresh[k]
+					}
+				}
+				out["rope_parameters"] = m
+			}
+		}
+	}
+	if dt := weightsDType(params); dt != "" {
+		for _, k := range []string{"torch_dtype", "dtype"} {
+			if _, ok := out[k]; ok {
+				out[k] = dt
+			}
+		}
+	}
+	return out, nil
+}
+
+// configFromRaw reads a config from a config.json object.
+func configFromRaw(raw map[string]json.RawMessage) (HFConfig, error) {
+	data, err := json.Marshal(raw)
+	if err != nil {
+		return HFConfig{}, err
+	}
+	return ConfigFromJSON(data, "config.json")
+}
+
+// jsonEqual reports whether a JSON value and a Go value encode the same.
+func jsonEqual(a json.RawMessage, b any) bool {
+	bb, err := json.Marshal(b)
+	if err != nil {
+		return false
+	}
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(bb, &y) != nil {
+		return false
+	}
+	return reflect.DeepEqual(x, y)
+}
+
+// weightsDType is the torch dtype name of params' float tensors ("" if
+// they have none or several).
+func weightsDType(params map[string]*graph.Tensor) string {
+	name := ""
+	for _, t := range params {
+		var n string
+		switch t.DType {
+		case graph.F32:
+			n = "float32"
+		case graph.F64:
+			n = "float64"
+		default:
+			continue
+		}
+		if name != "" && name != n {
+			return ""
+		}
+		name = n
+	}
+	return name
+}
+
+// SaveStudent writes a student folder to dir: config.json is the teacher's
+// config (see configObject: a config read from a config.json keeps all its
+// fields) plus a "mohawk" object {"mixers": {"<layer>": {"name",
+// "version", "config"}}}; model.safetensors holds every tensor of params;
+// the tokenizer files of tokenizerFrom are copied when it is not "". Each
+// file is written atomically.
 func SaveStudent(dir string, cfg HFConfig, mixers map[int]StudentLayerInfo, params map[string]*graph.Tensor, tokenizerFrom string) error {
-	obj, err := teacherConfigJSON(cfg)
+	obj, err := configObject(cfg, params)
 	if err != nil {
 		return fmt.Errorf("student %s: %w", dir, err)
 	}
