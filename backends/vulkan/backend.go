@@ -22,6 +22,7 @@ import (
 // concurrent use; runs are serialised.
 type Backend struct {
 	c        *deviceContext
+	opts     Options
 	mu       sync.Mutex
 	resident map[string]*residentTensor
 	programs map[backend.ProgramID]*program
@@ -54,7 +55,7 @@ func New(opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Backend{c: c, resident: map[string]*residentTensor{}, programs: map[backend.ProgramID]*program{}}, nil
+	return &Backend{c: c, opts: opts, resident: map[string]*residentTensor{}, programs: map[backend.ProgramID]*program{}}, nil
 }
 
 // Devices lists the Vulkan devices the loader finds.
@@ -209,7 +210,7 @@ func (b *Backend) Compile(ctx context.Context, g *graph.Graph) (backend.ProgramI
 	if err := b.checkOpen(); err != nil {
 		return 0, err
 	}
-	p, err := compile(b.c, g)
+	p, err := compile(b.c, g, b.opts.Profile)
 	if err != nil {
 		return 0, err
 	}
@@ -230,6 +231,20 @@ func (b *Backend) Run(ctx context.Context, id backend.ProgramID, inputs map[stri
 		return nil, fmt.Errorf("vulkan: no program %d (never compiled, or released)", id)
 	}
 	return p.run(b.resident, inputs)
+}
+
+// Profile returns the GPU time of every dispatch of program id's last run
+// (compile it on a Backend with Options.Profile).
+func (b *Backend) Profile(id backend.ProgramID) ([]StepTime, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p, ok := b.programs[id]
+	if !ok {
+		return nil, fmt.Errorf("vulkan: no program %d (never compiled, or released)", id)
+	}
+	b.c.mu.Lock()
+	defer b.c.mu.Unlock()
+	return p.profile()
 }
 
 func (b *Backend) Release(ctx context.Context, id backend.ProgramID) error {

@@ -12,6 +12,16 @@ type Options struct {
 	// MOHAWK_VULKAN_DEVICE variable, else the first GPU, else the first
 	// device with a compute queue.
 	Device string
+	// Profile records a GPU timestamp around every dispatch, for
+	// Backend.Profile (where the device's queue supports timestamps).
+	Profile bool
+}
+
+// StepTime is the GPU time of one dispatch of a program's last run.
+type StepTime struct {
+	Node   int    // the graph node it computes (-1: an update copy)
+	Kernel string // shader and op, such as "matmul" or "eltwise/add"
+	Nanos  float64
 }
 
 // Environment variables read by the backend.

@@ -31,6 +31,8 @@ func owned(b *buffer) ref { return ref{res: -1, buf: b} }
 
 // step is one dispatch.
 type step struct {
+	node   int
+	label  string
 	shader string
 	op, dt uint32
 	param  uint32 // word offset of its parameter block
@@ -85,12 +87,13 @@ type program struct {
 	sets      []vk.DescriptorSet
 	cb        vk.CommandBuffer
 	bound     []*residentTensor // the residents the command buffer was recorded with
+	queries   vk.QueryPool      // timestamps around every dispatch, when profiling
 }
 
 // maxGroups bounds the x dimension of a dispatch; kernels loop beyond it.
 const maxGroups = 65535
 
-func compile(c *deviceContext, g *graph.Graph) (*program, error) {
+func compile(c *deviceContext, g *graph.Graph, profile bool) (*program, error) {
 	if err := g.Validate(graph.DefaultLimits); err != nil {
 		return nil, fmt.Errorf("vulkan: %w", err)
 	}
@@ -113,6 +116,16 @@ func compile(c *deviceContext, g *graph.Graph) (*program, error) {
 	if err := p.allocate(); err != nil {
 		p.free()
 		return nil, err
+	}
+	if profile && c.phys.tsBits > 0 {
+		var qp vk.QueryPool
+		if err := check("vkCreateQueryPool", vk.CreateQueryPool(c.dev, &vk.QueryPoolCreateInfo{
+			SType: vk.StructureTypeQueryPoolCreateInfo, QueryType: vk.QueryTypeTimestamp, QueryCount: uint32(p.numQueries()),
+		}, nil, &qp)); err != nil {
+			p.free()
+			return nil, err
+		}
+		p.queries = qp
 	}
 	return p, nil
 }
@@ -141,7 +154,17 @@ func groupsFor(n, perGroup int) [3]uint32 {
 func (p *program) lower() error {
 	g := p.g
 	p.vals = make([]ref, len(g.Nodes))
+	labeled := 0
+	label := func(node int) { // name the steps of a node, for profiles
+		for k := labeled; k < len(p.steps); k++ {
+			p.steps[k].node, p.steps[k].label = node, p.steps[k].shader+"/"+g.Nodes[node].Op.String()
+		}
+		labeled = len(p.steps)
+	}
 	for i := range g.Nodes {
+		if i > 0 {
+			label(i - 1)
+		}
 		n := &g.Nodes[i]
 		fail := func(format string, args ...any) error {
 			return fmt.Errorf("vulkan: node %d (%s): %s", i, n.Op, fmt.Sprintf(format, args...))
@@ -287,6 +310,9 @@ func (p *program) lower() error {
 			return fail("op %s is not supported by the vulkan backend", n.Op)
 		}
 	}
+	if len(g.Nodes) > 0 {
+		label(len(g.Nodes) - 1)
+	}
 	return p.lowerUpdates()
 }
 
@@ -294,6 +320,15 @@ func (p *program) lower() error {
 // A value held by another updated resident is copied aside first, so that
 // updates which swap residents read the values from before the run.
 func (p *program) lowerUpdates() error {
+	first := len(p.steps)
+	defer func() {
+		for k := first; k < len(p.steps); k++ {
+			p.steps[k].node, p.steps[k].label = -1, "eltwise/copy-aside"
+		}
+		for k := range p.updates {
+			p.updates[k].node, p.updates[k].label = -1, "eltwise/update"
+		}
+	}()
 	targets := map[int]bool{}
 	for _, u := range p.g.Updates {
 		targets[p.vals[u.Target].res] = true
@@ -608,6 +643,10 @@ func (p *program) free() {
 		vk.DestroyDescriptorPool(c.dev, p.pool, nil)
 		p.pool = nil
 	}
+	if p.queries != nil {
+		vk.DestroyQueryPool(c.dev, p.queries, nil)
+		p.queries = nil
+	}
 	for _, b := range p.ownedBufs {
 		b.free()
 	}
@@ -652,6 +691,9 @@ func (p *program) record(res []*residentTensor) error {
 	if err := check("vkBeginCommandBuffer", vk.BeginCommandBuffer(cb, &vk.CommandBufferBeginInfo{SType: vk.StructureTypeCommandBufferBeginInfo})); err != nil {
 		return err
 	}
+	if p.queries != nil {
+		vk.CmdResetQueryPool(cb, p.queries, 0, uint32(p.numQueries()))
+	}
 	vk.CmdFillBuffer(cb, p.status.handle, 0, 16, 0)
 	for _, in := range p.inputs {
 		if n := 4 * in.typ.Shape.Size(); n > 0 {
@@ -679,7 +721,7 @@ func (p *program) record(res []*residentTensor) error {
 		for _, r := range s.in {
 			read[bufOf(r).handle] = true
 		}
-		p.dispatch(cb, s, p.sets[i])
+		p.dispatch(cb, s, p.sets[i], i)
 	}
 	memoryBarrier(cb, vk.PipelineStageComputeShaderBit, vk.PipelineStageTransferBit|vk.PipelineStageComputeShaderBit,
 		vk.AccessShaderWriteBit, vk.AccessTransferReadBit|vk.AccessShaderReadBit|vk.AccessShaderWriteBit)
@@ -694,7 +736,7 @@ func (p *program) record(res []*residentTensor) error {
 		memoryBarrier(cb, vk.PipelineStageTransferBit|vk.PipelineStageComputeShaderBit, vk.PipelineStageComputeShaderBit,
 			vk.AccessTransferReadBit|vk.AccessShaderWriteBit, vk.AccessShaderReadBit|vk.AccessShaderWriteBit)
 		for i, s := range p.updates {
-			p.dispatch(cb, s, p.sets[len(p.steps)+i])
+			p.dispatch(cb, s, p.sets[len(p.steps)+i], len(p.steps)+i)
 		}
 	}
 	hostBarrier(cb)
@@ -705,8 +747,15 @@ func (p *program) record(res []*residentTensor) error {
 	return nil
 }
 
-func (p *program) dispatch(cb vk.CommandBuffer, s step, set vk.DescriptorSet) {
+func (p *program) numQueries() int { return 2 * (len(p.steps) + len(p.updates)) }
+
+// dispatch records step s, the k-th of the program.
+func (p *program) dispatch(cb vk.CommandBuffer, s step, set vk.DescriptorSet, k int) {
 	c := p.c
+	if p.queries != nil {
+		vk.CmdWriteTimestamp(cb, vk.PipelineStageTopOfPipeBit, p.queries, uint32(2*k))
+		defer vk.CmdWriteTimestamp(cb, vk.PipelineStageBottomOfPipeBit, p.queries, uint32(2*k+1))
+	}
 	pipe := c.pipes[pipelineKey{s.shader, s.op, s.dt}]
 	vk.CmdBindPipeline(cb, vk.PipelineBindPointCompute, pipe)
 	vk.CmdBindDescriptorSets(cb, vk.PipelineBindPointCompute, c.pipeLay, 0, 1, []vk.DescriptorSet{set}, 0, nil)
@@ -777,4 +826,31 @@ func (p *program) run(resident map[string]*residentTensor, inputs map[string]*gr
 		outs[o.name] = t
 	}
 	return outs, nil
+}
+
+// profile reads the timestamps of the last run; c.mu must be held.
+func (p *program) profile() ([]StepTime, error) {
+	if p.queries == nil {
+		return nil, fmt.Errorf("vulkan: program %d was not compiled with Options.Profile (or the device has no timestamps)", p.id)
+	}
+	n := p.numQueries()
+	if n == 0 || p.bound == nil {
+		return nil, nil
+	}
+	ts := make([]uint64, n)
+	if err := check("vkGetQueryPoolResults", vk.GetQueryPoolResults(p.c.dev, p.queries, 0, uint32(n), uint(8*n),
+		unsafe.Pointer(&ts[0]), 8, vk.QueryResultFlags(vk.QueryResult64Bit|vk.QueryResultWaitBit))); err != nil {
+		return nil, err
+	}
+	period := float64(p.c.phys.limits.TimestampPeriod)
+	mask := ^uint64(0)
+	if b := p.c.phys.tsBits; b < 64 {
+		mask = 1<<b - 1
+	}
+	all := append(slices.Clone(p.steps), p.updates...)
+	out := make([]StepTime, len(all))
+	for k, s := range all {
+		out[k] = StepTime{Node: s.node, Kernel: s.label, Nanos: float64((ts[2*k+1]-ts[2*k])&mask) * period}
+	}
+	return out, nil
 }

@@ -1,0 +1,115 @@
+package vulkan_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/mohawk-distill/mohawk/backends/vulkan"
+	"github.com/mohawk-distill/mohawk/sdk/backend"
+	"github.com/mohawk-distill/mohawk/sdk/graph"
+)
+
+func newProfiled(t testing.TB) *vulkan.Backend {
+	b, err := vulkan.New(vulkan.Options{Profile: true})
+	if errors.Is(err, vulkan.ErrNoLoader) || errors.Is(err, vulkan.ErrNoDevice) {
+		t.Skipf("no Vulkan here: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+// matmulProgram compiles C = A·B over resident A and B (n×n) whose result
+// updates the state C, so that a run reads nothing back.
+func matmulProgram(t testing.TB, b *vulkan.Backend, n int) backend.ProgramID {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, name := range []string{"a", "b", "c"} {
+		x := graph.NewTensor(graph.F32, n, n)
+		for i := range x.F32 {
+			x.F32[i] = r.Float32() - 0.5
+		}
+		if err := b.SetTensor(ctx, name, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gb := graph.NewBuilder()
+	c := gb.State("c", graph.F32, n, n)
+	gb.Update(c, gb.MatMul(gb.Param("a", graph.F32, n, n), gb.Param("b", graph.F32, n, n)))
+	g, err := gb.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := b.Compile(ctx, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// TestProfile: a profiled program reports one time per dispatch, named by
+// its kernel and node.
+func TestProfile(t *testing.T) {
+	b := newProfiled(t)
+	id := matmulProgram(t, b, 70)
+	if _, err := b.Run(context.Background(), id, nil); err != nil {
+		t.Fatal(err)
+	}
+	steps, err := b.Profile(id)
+	if err != nil {
+		if strings.Contains(err.Error(), "no timestamps") {
+			t.Skip(err)
+		}
+		t.Fatal(err)
+	}
+	var kernels []string
+	for _, s := range steps {
+		kernels = append(kernels, s.Kernel)
+		if s.Nanos < 0 {
+			t.Errorf("%s: negative time %v", s.Kernel, s.Nanos)
+		}
+	}
+	if got := strings.Join(kernels, ","); got != "matmul/matmul,eltwise/update" {
+		t.Errorf("profiled kernels %s, expected matmul/matmul,eltwise/update", got)
+	}
+	t.Logf("%+v", steps)
+}
+
+// BenchmarkMatMul times an n×n×n f32 matmul (n from MOHAWK_VULKAN_GEMM,
+// default 512); kernel-GFLOP/s counts the matmul dispatch's GPU time only.
+func BenchmarkMatMul(bm *testing.B) {
+	n := 512
+	if s := os.Getenv("MOHAWK_VULKAN_GEMM"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	b := newProfiled(bm)
+	id := matmulProgram(bm, b, n)
+	ctx := context.Background()
+	if _, err := b.Run(ctx, id, nil); err != nil { // warm up
+		bm.Fatal(err)
+	}
+	var kernel float64
+	bm.ResetTimer()
+	for bm.Loop() {
+		if _, err := b.Run(ctx, id, nil); err != nil {
+			bm.Fatal(err)
+		}
+		steps, err := b.Profile(id)
+		if err != nil {
+			bm.Fatal(err)
+		}
+		kernel += steps[0].Nanos
+	}
+	flops := 2 * float64(n) * float64(n) * float64(n)
+	bm.ReportMetric(flops*float64(bm.N)/kernel, "kernel-GFLOP/s")
+	bm.ReportMetric(flops*float64(bm.N)/float64(bm.Elapsed().Nanoseconds()), "GFLOP/s")
+	bm.Log(fmt.Sprintf("%d³ on %s", n, b.DeviceName()))
+}
