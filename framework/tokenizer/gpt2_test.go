@@ -63,19 +63,29 @@ func gpt2JSON(tb testing.TB, ignoreMerges bool) []byte {
 			merges = append(merges, mapped(s[:k])+" "+mapped(s[k:]))
 		}
 	}
+	// The fields and options of GPT-2's own tokenizer.json, as the Hub has
+	// it (vocabulary and merges from tiktoken's ranks).
 	spec := map[string]any{
 		"version":    "1.0",
+		"truncation": nil,
+		"padding":    nil,
 		"normalizer": nil,
 		"added_tokens": []map[string]any{
-			{"id": 50256, "content": "<|endoftext|>", "special": true},
+			{"id": 50256, "content": "<|endoftext|>", "single_word": false, "lstrip": false, "rstrip": false, "normalized": true, "special": true},
 		},
-		"pre_tokenizer": map[string]any{"type": "ByteLevel", "add_prefix_space": false, "use_regex": true},
-		"decoder":       map[string]any{"type": "ByteLevel"},
+		"pre_tokenizer":  map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true},
+		"post_processor": map[string]any{"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false},
+		"decoder":        map[string]any{"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true},
 		"model": map[string]any{
-			"type":          "BPE",
-			"vocab":         vocab,
-			"merges":        merges,
-			"ignore_merges": ignoreMerges,
+			"type":                      "BPE",
+			"dropout":                   nil,
+			"unk_token":                 nil,
+			"continuing_subword_prefix": "",
+			"end_of_word_suffix":        "",
+			"fuse_unk":                  false,
+			"vocab":                     vocab,
+			"merges":                    merges,
+			"ignore_merges":             ignoreMerges,
 		},
 	}
 	out, err := json.Marshal(spec)
@@ -155,6 +165,10 @@ func TestGPT2AgainstTiktoken(t *testing.T) {
 	// matches added tokens first.
 	if got, want := tok.Encode("<|endoftext|>a<|endoftext|><|endoftext|> b"), []int32{50256, 64, 50256, 50256, 275}; !slices.Equal(got, want) {
 		t.Errorf("special tokens: got %v, want %v", got, want)
+	}
+	// GPT-2's post-processor (ByteLevel) adds no tokens.
+	if got, want := tok.EncodeSpecial("Hello world", true), tok.Encode("Hello world"); !slices.Equal(got, want) {
+		t.Errorf("EncodeSpecial with GPT-2's ByteLevel post-processor: %v, want %v", got, want)
 	}
 	size := 4 << 20
 	if testing.Short() {
