@@ -43,17 +43,20 @@ type evalTarget struct {
 	teacherRef string // "" for a teacher
 }
 
-// evalBatch is the number of sequences per evaluation batch.
-const evalBatch = 4
+// evalBatchTokens sizes evaluation batches: about this many tokens each
+// (at least one sequence), enough to keep a backend busy without the
+// logits [B,T,V] of a large vocabulary taking much memory.
+const evalBatchTokens = 4096
 
-// evaluate runs target over up to tokens tokens of set's sequences, in a
-// fixed order, so that every evaluation of a run reads the same text.
+// evaluate runs target over tokens tokens of set's sequences (rounded up to
+// whole batches, and at most the whole set), in a fixed order, so that every
+// evaluation of a run reads the same text.
 func (e *Engine) evaluate(ctx context.Context, tg evalTarget, set *data.Set, tokens int64) (evalScores, error) {
 	res := evalScores{Agreement: math.NaN(), TeacherPPL: math.NaN()}
 	if set.Len() == 0 {
 		return res, fmt.Errorf("evaluate %s: the validation set is empty (raise the dataset's validation fraction or add text)", tg.ref)
 	}
-	batch := min(evalBatch, set.Len())
+	batch := max(1, min(evalBatchTokens/set.SeqLen(), set.Len()))
 	key := fmt.Sprintf("%s/%d/%d", tg.ref, batch, set.SeqLen())
 	ep, ok := e.evals[key]
 	if !ok {

@@ -248,7 +248,7 @@ func ConfigFromMap(m map[string]any) (models.HFConfig, []byte, error) {
 	if err != nil {
 		return models.HFConfig{}, nil, fmt.Errorf("the config cannot be written as JSON: %w", err)
 	}
-	cfg, err := models.ConfigFromHF(&checkpoint.Folder{Dir: "(inline config)", Config: raw})
+	cfg, err := models.ConfigFromJSON(raw, "the inline config")
 	return cfg, raw, err
 }
 

@@ -1,0 +1,43 @@
+// Package engine runs a pipeline: it opens it (starting the backend and
+// mixer plugins, reading the teachers' configs, checking every student
+// layer with its mixer), plans it (parameter counts, FLOPs, memory, time)
+// and runs its stages in order on the backend.
+//
+// # Open
+//
+// A plugin is looked for as package plugins finds plugins: the pipeline's
+// plugin blocks (with their sha256 pins) first, then the default folders.
+// A backend or mixer that no executable provides but that mohawk ships
+// (mixers attention, mamba2 and hybrid; backend cpu) is started from the
+// mohawk executable itself as "mohawk plugin serve <kind> <name>": a
+// separate go-plugin process like any other plugin. Every problem Open finds
+// is an hcl.Diagnostic pointing at the block it concerns: a layer out of
+// range at the mixer block's layers attribute, a plugin that cannot start
+// at the block that names it, a mixer attribute the plugin's schema does
+// not declare at that attribute.
+//
+// # Run
+//
+// Each stage's programs come from framework/stages and become optimizer
+// steps through train.StepGraphs (accumulating batch_tokens /
+// (micro_batch·seq_len) micro-batches per step); they are compiled once and
+// fed token ids. Models live on the host between stages (weights.go): a
+// teacher from its checkpoint or its random initialisation, a student from
+// its init_from, and a stage's trained params are read back at its end, so
+// a student's params carry from stage to stage. The optimizer state starts
+// fresh with each stage: every stage has its own objective and schedule.
+//
+// The run folder (output.dir) holds metrics.jsonl (a line per step: loss,
+// learning rate, gradient norm, tokens/s and per-layer losses; a line per
+// evaluation: validation perplexity, agreement with the teacher and the
+// teacher's perplexity), checkpoints/ (the newest complete one; see
+// state.go), report.md and its plots, and a folder per saved model.
+//
+// Resume continues from the newest checkpoint: the models' params, the
+// optimizer moments, the step and the data iterator's position are
+// restored and metrics.jsonl is cut back to its length at the checkpoint,
+// so a resumed run's losses are those of an uninterrupted one (on a
+// deterministic backend). A NaN or infinite loss stops the run with a
+// *StageError naming the stage and step and the last good checkpoint,
+// which is left as it was.
+package engine
