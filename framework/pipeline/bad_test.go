@@ -70,6 +70,16 @@ func TestBadPipelines(t *testing.T) {
 			{text: `A matrix_orientation stage trains a student against its teacher; model is teacher.gen.`, line: 27, col: 3},
 			{text: `Dataset "go" uses the teacher's tokenizer, but teacher "gen" of stage "x" is built from config`, line: 25, col: 1},
 		}},
+		{file: "ambiguous.hcl", wants: []want{
+			{text: `A plugin's kind must be one of "mixer", "backend"; found "mixr". Did you mean "mixer"?`, line: 1, col: 8},
+			{text: `sha256 must be 64 hexadecimal digits; found "abc".`, line: 6, col: 12},
+			{text: `Ambiguous teacher: Student "s" must say which teacher it distills (teacher = teacher.<name>); the pipeline declares teacher.a, teacher.b.`, line: 14, col: 1},
+			{text: `Layer 1 is already given to the mixer at`, line: 19, col: 14},
+			{text: `field names the text field of jsonl files, and dataset "y" sets no jsonl.`, line: 30, col: 3},
+			{text: `Stage "st" must say which dataset it reads`, line: 32, col: 1},
+			{text: `Duplicate stage: A stage named "st" was already declared at testdata/bad/ambiguous.hcl:32:1.`, line: 36, col: 1},
+			{text: `each element of save must be a reference such as student.<name> or teacher.<name>; found "dataset.x".`, line: 41, col: 10},
+		}},
 		{file: "vars.hcl", wants: []want{
 			{text: `Missing value for variable: Variable "name" has no default and no value; set it with -var name=..., a -var-file, or MOHAWK_VAR_name.`, line: 5, col: 1},
 		}},
@@ -105,6 +115,19 @@ func TestBadPipelines(t *testing.T) {
 			}
 		})
 	}
+}
+
+// An unknown mixer name close to a built-in is a warning, not an error: an
+// installed plugin may have that name, which only the engine can tell.
+func TestUnknownMixerWarns(t *testing.T) {
+	_, diags := Load("testdata/bad/ambiguous.hcl", Vars{})
+	for _, d := range diags {
+		if d.Severity == hcl.DiagWarning && strings.Contains(d.Detail, `"mamba" is not a built-in mixer or a plugin declared in this file. Did you mean "mamba2"?`) &&
+			d.Subject != nil && d.Subject.Start.Line == 15 && d.Subject.Start.Column == 9 {
+			return
+		}
+	}
+	t.Errorf("no warning for mixer \"mamba\" at line 15:9; got:\n%s", listDiags(diags))
 }
 
 func findDiag(diags hcl.Diagnostics, w want, file string) bool {

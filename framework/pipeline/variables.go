@@ -216,5 +216,5 @@ func (l *loader) duplicate(kind, name string, rng, prev hcl.Range) {
 }
 
 func shortRange(r hcl.Range) string {
-	return fmt.Sprintf("%s:%d,%d", r.Filename, r.Start.Line, r.Start.Column)
+	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
 }
