@@ -115,7 +115,7 @@ func TestLoadFillsDefaults(t *testing.T) {
 	if p.Backend.Name != "cpu" {
 		t.Errorf("backend %q, want cpu", p.Backend.Name)
 	}
-	orient, kd := p.Stages[0], p.Stages[1]
+	orient, kd, ft := p.Stages[0], p.Stages[1], p.Stages[2]
 	if orient.ModelRef != "student.mamba" || orient.Student != p.Students[0] || orient.Teacher != p.Teachers[0] {
 		t.Errorf("orient model %q student %v teacher %v: want the only student and its teacher", orient.ModelRef, orient.Student, orient.Teacher)
 	}
@@ -133,6 +133,12 @@ func TestLoadFillsDefaults(t *testing.T) {
 	}
 	if kd.MicroBatch != 3 || kd.BatchTokens != 768 {
 		t.Errorf("kd micro_batch %d batch_tokens %d, want 3 (largest divisor of 3 up to 8) and 768", kd.MicroBatch, kd.BatchTokens)
+	}
+	if ft.MicroBatch != 8 || ft.BatchTokens != 2048 {
+		t.Errorf("ft (micro_batch = null) micro_batch %d batch_tokens %d, want the defaults 8 and 2048", ft.MicroBatch, ft.BatchTokens)
+	}
+	if r, ok := orient.Ranges["loss.memory_budget"]; !ok || r != orient.Range {
+		t.Errorf("Ranges[loss.memory_budget] = %v, %v; want the stage's range without a loss block", r, ok)
 	}
 	if orient.Optimizer != defaultOptimizer || orient.Schedule != defaultSchedule || orient.Loss != defaultLoss {
 		t.Errorf("defaults: %+v %+v %+v", orient.Optimizer, orient.Schedule, orient.Loss)

@@ -30,14 +30,20 @@ func (l *loader) decodeStages(blocks hcl.Blocks, teachers map[string]*Teacher, s
 		for _, attr := range stageSchema.Attributes {
 			st.Ranges[attr.Name] = rangeOr(a[attr.Name], b.DefRange)
 		}
+		// Nested attributes point at the stage until their block says otherwise.
+		for block, schema := range map[string]*hcl.BodySchema{"optimizer": optimizerSchema, "schedule": scheduleSchema, "loss": lossSchema} {
+			l.nestedRanges(st, block, schema, nil, b.DefRange)
+		}
 		l.p.Stages = append(l.p.Stages, st)
 
 		l.stageModel(st, a, teachers, students)
 		l.stageDataset(st, a, datasets)
 
 		st.Tokens = l.integer(a, "tokens", 0, 1, maxInt64)
+		before := len(l.diags)
 		st.MicroBatch = int(l.integer(a, "micro_batch", 0, 1, maxInt))
 		st.BatchTokens = l.integer(a, "batch_tokens", 0, 1, maxInt64)
+		sizesOK := !l.diags[before:].HasErrors()
 		st.EvalEvery = l.integer(a, "eval_every", 0, 0, maxInt64)
 		st.CheckpointEvery = l.integer(a, "checkpoint_every", 0, 0, maxInt64)
 		st.Train, _ = l.strList(a, "train")
@@ -53,7 +59,9 @@ func (l *loader) decodeStages(blocks hcl.Blocks, teachers map[string]*Teacher, s
 		if lb := l.single("loss", blocks["loss"]); lb != nil {
 			l.decodeLoss(st, lb)
 		}
-		l.checkBatch(st, a)
+		if sizesOK {
+			l.checkBatch(st)
+		}
 	}
 }
 
@@ -132,17 +140,13 @@ func (l *loader) stageDataset(st *Stage, a hcl.Attributes, datasets map[string]*
 	}
 }
 
-// checkBatch fills micro_batch and batch_tokens defaults and checks the
-// budget holds whole batches of whole micro-batches.
-func (l *loader) checkBatch(st *Stage, a hcl.Attributes) {
+// checkBatch fills micro_batch and batch_tokens defaults (0 when unset) and
+// checks the budget holds whole batches of whole micro-batches.
+func (l *loader) checkBatch(st *Stage) {
 	if st.Dataset == nil || st.Dataset.SeqLen <= 0 {
 		return // reported elsewhere
 	}
 	seq := int64(st.Dataset.SeqLen)
-	badSize := (a["micro_batch"] != nil && st.MicroBatch == 0) || (a["batch_tokens"] != nil && st.BatchTokens == 0)
-	if badSize {
-		return // the bad value was reported
-	}
 	switch {
 	case st.MicroBatch == 0 && st.BatchTokens == 0:
 		st.MicroBatch = defaultMicroBatch

@@ -18,3 +18,8 @@ stage "kd" {
   tokens       = 2e6
   batch_tokens = 3 * 256
 }
+stage "ft" {
+  kind        = "finetune"
+  tokens      = 1e6
+  micro_batch = null # null is the same as leaving it out
+}
