@@ -21,13 +21,20 @@ import (
 )
 
 // ref is where a value lives: a resident tensor bound at run time (res is
-// its slot) or a buffer the program owns.
+// its slot) or one of the program's temporaries (tmp).
 type ref struct {
 	res int
-	buf *buffer
+	tmp int
 }
 
-func owned(b *buffer) ref { return ref{res: -1, buf: b} }
+// temp is a value the program computes (or an input or constant). Temps
+// whose lifetimes do not overlap share a buffer (see assignBuffers).
+type temp struct {
+	size   uint64 // bytes
+	pinned bool   // lives through the whole run: inputs, constants, outputs, update sources
+	init   []byte // contents of a constant, uploaded at Compile
+	buf    *buffer
+}
 
 // step is one dispatch.
 type step struct {
@@ -44,7 +51,7 @@ type step struct {
 type inputSlot struct {
 	name  string
 	typ   graph.Type
-	buf   *buffer
+	tmp   int
 	stage uint64 // byte offset in the staging buffer
 }
 
@@ -71,6 +78,7 @@ type program struct {
 	c         *deviceContext
 	g         *graph.Graph
 	vals      []ref
+	temps     []temp
 	ownedBufs []*buffer
 	words     []uint32 // parameters of every step
 	steps     []step
@@ -131,12 +139,8 @@ func compile(c *deviceContext, g *graph.Graph, profile bool) (*program, error) {
 }
 
 func (p *program) temp(t graph.Type) (ref, error) {
-	b, err := p.c.device.newBuffer(uint64(4 * t.Shape.Size()))
-	if err != nil {
-		return ref{}, err
-	}
-	p.ownedBufs = append(p.ownedBufs, b)
-	return owned(b), nil
+	p.temps = append(p.temps, temp{size: uint64(4 * t.Shape.Size())})
+	return ref{res: -1, tmp: len(p.temps) - 1}, nil
 }
 
 // addParams appends a step's parameter block and returns its offset.
@@ -184,7 +188,7 @@ func (p *program) lower() error {
 			continue
 		case n.Op == graph.OpParam || n.Op == graph.OpState:
 			p.residents = append(p.residents, residentSlot{name: n.Name, typ: n.Type})
-			p.vals[i] = ref{res: len(p.residents) - 1}
+			p.vals[i] = ref{res: len(p.residents) - 1, tmp: -1}
 			continue
 		}
 		out, err := p.temp(n.Type)
@@ -194,11 +198,11 @@ func (p *program) lower() error {
 		p.vals[i] = out
 		switch {
 		case n.Op == graph.OpInput:
-			p.inputs = append(p.inputs, inputSlot{name: n.Name, typ: n.Type, buf: out.buf})
+			p.inputs = append(p.inputs, inputSlot{name: n.Name, typ: n.Type, tmp: out.tmp})
+			p.temps[out.tmp].pinned = true
 		case n.Op == graph.OpConst || n.Op == graph.OpIota:
-			if err := p.c.upload(out.buf, leafData(n)); err != nil {
-				return fail("%v", err)
-			}
+			p.temps[out.tmp].pinned = true
+			p.temps[out.tmp].init = leafData(n)
 		case n.Op == graph.OpCast:
 			op := opCastF2I
 			if inT[0].DType == graph.I32 {
@@ -564,6 +568,9 @@ func (p *program) matmul(n *graph.Node, out ref, in []ref, inT []graph.Type) err
 // the descriptor sets and the command buffer.
 func (p *program) allocate() error {
 	c := p.c
+	if err := p.assignBuffers(); err != nil {
+		return err
+	}
 	var err error
 	if p.params, err = c.device.newBuffer(uint64(4 * max(len(p.words), 4))); err != nil {
 		return err
@@ -664,7 +671,7 @@ func (p *program) record(res []*residentTensor) error {
 		if r.res >= 0 {
 			return res[r.res].buf
 		}
-		return r.buf
+		return p.temps[r.tmp].buf
 	}
 	all := append(slices.Clone(p.steps), p.updates...)
 	writes := make([]vk.WriteDescriptorSet, 0, len(all)*numBindings)
@@ -697,7 +704,7 @@ func (p *program) record(res []*residentTensor) error {
 	vk.CmdFillBuffer(cb, p.status.handle, 0, 16, 0)
 	for _, in := range p.inputs {
 		if n := 4 * in.typ.Shape.Size(); n > 0 {
-			vk.CmdCopyBuffer(cb, p.staging.handle, in.buf.handle, 1, []vk.BufferCopy{{SrcOffset: vk.DeviceSize(in.stage), Size: vk.DeviceSize(n)}})
+			vk.CmdCopyBuffer(cb, p.staging.handle, p.temps[in.tmp].buf.handle, 1, []vk.BufferCopy{{SrcOffset: vk.DeviceSize(in.stage), Size: vk.DeviceSize(n)}})
 		}
 	}
 	memoryBarrier(cb, vk.PipelineStageTransferBit, vk.PipelineStageComputeShaderBit,
@@ -853,4 +860,110 @@ func (p *program) profile() ([]StepTime, error) {
 		out[k] = StepTime{Node: s.node, Kernel: s.label, Nanos: float64((ts[2*k+1]-ts[2*k])&mask) * period}
 	}
 	return out, nil
+}
+
+// assignBuffers gives every temp a device buffer. Walking the steps in
+// order, a temp takes a free buffer when its first step writes it and
+// gives it back after the last step that reads it, so a program needs
+// about as much memory as its widest point rather than the sum of its
+// values. The barriers of record see buffers, not values, so a reused
+// buffer gets the barrier its new writer needs.
+func (p *program) assignBuffers() error {
+	c := p.c
+	for _, o := range p.g.Outputs {
+		if r := p.vals[o.Value]; r.res < 0 {
+			p.temps[r.tmp].pinned = true
+		}
+	}
+	for _, u := range p.updates {
+		for _, r := range u.in {
+			if r.res < 0 {
+				p.temps[r.tmp].pinned = true
+			}
+		}
+	}
+	first := make([]int, len(p.temps))
+	last := make([]int, len(p.temps))
+	for i := range first {
+		first[i], last[i] = -1, -1
+	}
+	use := func(r ref, k int) {
+		if r.res >= 0 {
+			return
+		}
+		if first[r.tmp] < 0 {
+			first[r.tmp] = k
+		}
+		last[r.tmp] = k
+	}
+	for k, s := range p.steps {
+		use(s.out, k)
+		for _, r := range s.in {
+			use(r, k)
+		}
+	}
+	alloc := func(size uint64) (*buffer, error) {
+		b, err := c.device.newBuffer(size)
+		if err == nil {
+			p.ownedBufs = append(p.ownedBufs, b)
+		}
+		return b, err
+	}
+	for i := range p.temps {
+		t := &p.temps[i]
+		switch {
+		case t.pinned:
+			b, err := alloc(t.size)
+			if err != nil {
+				return err
+			}
+			t.buf = b
+			if err := c.upload(b, t.init); err != nil {
+				return err
+			}
+			t.init = nil
+		case first[i] < 0 && t.size == 0: // empty: never written or read
+			t.buf = c.dummy
+		case first[i] < 0:
+			b, err := alloc(t.size)
+			if err != nil {
+				return err
+			}
+			t.buf = b
+		}
+	}
+	startAt := make([][]int, len(p.steps))
+	endAt := make([][]int, len(p.steps))
+	for i, t := range p.temps {
+		if t.buf == nil {
+			startAt[first[i]] = append(startAt[first[i]], i)
+			endAt[last[i]] = append(endAt[last[i]], i)
+		}
+	}
+	var free []*buffer
+	for k := range p.steps {
+		for _, i := range startAt[k] {
+			need := max(p.temps[i].size, 4)
+			best := -1
+			for j, b := range free { // the smallest free buffer that fits, wasting at most half
+				if b.size >= need && b.size <= 2*need && (best < 0 || b.size < free[best].size) {
+					best = j
+				}
+			}
+			if best >= 0 {
+				p.temps[i].buf = free[best]
+				free = append(free[:best], free[best+1:]...)
+				continue
+			}
+			b, err := alloc(need)
+			if err != nil {
+				return err
+			}
+			p.temps[i].buf = b
+		}
+		for _, i := range endAt[k] {
+			free = append(free, p.temps[i].buf)
+		}
+	}
+	return nil
 }
