@@ -22,14 +22,20 @@
 //     $XDG_DATA_HOME/mohawk/plugins, else ~/.local/share/mohawk/plugins), and
 //     the folders of $PATH. The first plugin of a name wins; Discover lists
 //     the later ones with ShadowedBy set. A name not found is an error that
-//     lists every place searched.
+//     lists every place searched. Builtin(kind, name, exe) describes a
+//     plugin that mohawk ships inside its own executable: Launch runs
+//     "exe plugin serve <kind> <name>" (Found.Args), a separate process
+//     spoken to exactly like any other plugin. The engine uses it when no
+//     executable of a built-in's name is found.
 //
 //  2. Verify. A plugin pinned by a sha256 digest (Explicit.SHA256) is hashed
 //     before anything executes it; a mismatch is a *ChecksumError showing
 //     both digests and the path. The same pin goes to go-plugin's
 //     SecureConfig, which hashes the file again just before it starts it.
 //
-//  3. Launch. Launch starts the process with a new go-plugin Client (a
+//  3. Launch. Launch starts the process (with Found.Args, and Options.Env
+//     added to the host's environment, e.g. GOMAXPROCS for a backend's
+//     thread count) with a new go-plugin Client (a
 //     Client cannot start again after a failed start): managed, gRPC only,
 //     automatic mTLS, a start timeout (30 s by default). It handshakes,
 //     dispenses the kind, asks the plugin for its Info and refuses a plugin
