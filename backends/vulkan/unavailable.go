@@ -3,6 +3,7 @@ package vulkan
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/mohawk-distill/mohawk/sdk/backend"
 	"github.com/mohawk-distill/mohawk/sdk/graph"
@@ -17,6 +18,9 @@ type Unavailable struct{ Err error }
 var _ backend.Backend = Unavailable{}
 
 func (u Unavailable) err() error {
+	if strings.Contains(u.Err.Error(), "cpu backend") {
+		return u.Err
+	}
 	return fmt.Errorf("%w (the vulkan backend cannot run here; the cpu backend can)", u.Err)
 }
 
