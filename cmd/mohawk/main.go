@@ -1,8 +1,9 @@
 // Command mohawk distills pretrained Transformers into subquadratic
-// students. This build has two commands: bench, which trains the embedded
-// default models for a few steps on the CPU backend and prints their speed,
-// and plugins, which lists the backend and mixer plugins mohawk finds and
-// checks one against its kind's conformance suite.
+// students. A pipeline file (HCL) says which teacher, which student mixers,
+// which data and which stages; run trains it, validate and plan check and
+// describe it without training; eval, generate and inspect look at the
+// models a run saved; bench and plugins time the CPU backend and manage
+// plugins.
 //
 // Every plugin the command starts is stopped on every way out of it: main
 // defers plugins.Shutdown (a normal return, an error, a panic) and
@@ -24,6 +25,16 @@ import (
 const usage = `usage: mohawk <command> [flags]
 
 commands:
+  run FILE         run a pipeline: train its stages, evaluate, checkpoint,
+                   save the models and write report.md
+  validate FILE    check a pipeline (HCL, teachers, plugins) without training
+  plan FILE        print what a run would do: models, stages, trainable
+                   parameters, tokens, FLOPs, memory and estimated time
+  eval             perplexity (and agreement with a teacher) of a model
+                   folder on a dataset
+  generate         sample text from a teacher or a saved student
+  inspect          draw teacher attention beside a student's mixing matrix
+                   (PNG heatmaps per layer and head) and loss curves
   bench            time training steps of the small Phi-style LM (attention
                    and discrete Mamba-2 mixers) on the CPU backend and print
                    a table
@@ -66,6 +77,16 @@ func run(args []string) int {
 		return runBench(args[1:])
 	case "plugins":
 		return runPlugins(args[1:])
+	case "run":
+		return runRun(args[1:])
+	case "validate":
+		return runValidate(args[1:])
+	case "plan":
+		return runPlan(args[1:])
+	case "eval":
+		return runEval(args[1:])
+	case "generate":
+		return runGenerate(args[1:])
 	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
 		return 0

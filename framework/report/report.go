@@ -181,8 +181,11 @@ func cells(r Row) [6]string {
 		}
 	}
 	tokens := "-"
-	if r.Tokens > 0 {
+	switch {
+	case r.Tokens >= 10_000:
 		tokens = plot.Short(float64(r.Tokens))
+	case r.Tokens > 0:
+		tokens = strconv.FormatInt(r.Tokens, 10)
 	}
 	return [6]string{r.Model, stage, tokens, ppl, agree, took}
 }
