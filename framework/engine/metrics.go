@@ -125,7 +125,7 @@ func newProgress(mode int, log zerolog.Logger, stage string, total, done int64) 
 			progressbar.OptionShowCount(),
 			progressbar.OptionSetPredictTime(true),
 			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionFullWidth(),
+			progressbar.OptionSetWidth(30),
 		)
 		p.bar.Set64(done)
 	}
@@ -146,7 +146,7 @@ func (p *progress) step(step, steps int, tokens int64, loss float64) {
 	el := time.Since(p.start).Seconds()
 	rate := float64(tokens-p.startTok) / math.Max(el, 1e-9)
 	eta := float64(p.total-tokens) / math.Max(rate, 1e-9)
-	p.log.Info().Str("stage", p.stage).Int("step", step+1).Int("steps", steps).Int64("tokens", tokens).
+	p.log.Info().Int("step", step+1).Int("steps", steps).Int64("tokens", tokens).
 		Int64("total_tokens", p.total).Float64("loss", finiteOr(loss, -1)).Float64("tokens_per_s", rate).
 		Float64("eta_s", eta).Msg("training")
 }

@@ -514,7 +514,11 @@ func (r *run) stage(ctx context.Context, idx int) error {
 	}
 	st.Rows = append(st.Rows, savedRow(Row{Model: m.ref, Stage: s.Name, Tokens: st.ModelTokens[m.ref], ValPPL: sc.ValPPL,
 		Agreement: sc.Agreement, TeacherPPL: sc.TeacherPPL, Seconds: st.Seconds}))
-	log.Info().Float64("val_ppl", sc.ValPPL).Float64("agreement", finiteOr(sc.Agreement, -1)).Float64("seconds", st.Seconds).Msg("stage done")
+	done := log.Info().Float64("val_ppl", sc.ValPPL).Float64("seconds", st.Seconds)
+	if !math.IsNaN(sc.Agreement) {
+		done = done.Float64("agreement", sc.Agreement)
+	}
+	done.Msg("stage done")
 	st.Stage, st.StageName, st.Step, st.Tokens, st.DataStep, st.HaveLoss, st.Seconds = idx+1, "", 0, 0, 0, false, 0
 	return r.checkpoint(ctx, m, nil, false)
 }
