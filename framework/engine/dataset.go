@@ -74,9 +74,7 @@ func loadTokenizer(name, teacherDir string) (tokenizer.Tokenizer, string, error)
 func (e *Engine) corpus(ds *pipeline.Dataset, tm *teacherModel) (*corpus, error) {
 	dir, vocab, who := "", 0, ""
 	if tm != nil {
-		if tm.folder != nil {
-			dir = tm.folder.Dir
-		}
+		dir = tm.t.Checkpoint
 		vocab, who = teacherVocab(tm.cfg), fmt.Sprintf("teacher %q", tm.t.Name)
 	}
 	return e.corpusFor(ds, dir, vocab, who)
@@ -128,12 +126,12 @@ func (e *Engine) corpusFor(ds *pipeline.Dataset, tokDir string, vocab int, who s
 // tokenizerFolder is the folder whose tokenizer files a saved model copies:
 // its teacher's checkpoint folder, if any.
 func tokenizerFolder(tm *teacherModel) string {
-	if tm == nil || tm.folder == nil {
+	if tm == nil || tm.t.Checkpoint == "" {
 		return ""
 	}
 	for _, f := range checkpoint.TokenizerFiles {
-		if _, err := os.Stat(filepath.Join(tm.folder.Dir, f)); err == nil {
-			return tm.folder.Dir
+		if _, err := os.Stat(filepath.Join(tm.t.Checkpoint, f)); err == nil {
+			return tm.t.Checkpoint
 		}
 	}
 	return ""

@@ -90,9 +90,12 @@ type Engine struct {
 type teacherModel struct {
 	t      *pipeline.Teacher
 	cfg    models.HFConfig
-	config []byte                   // config.json to save it with
-	folder *checkpoint.Folder       // nil when built from scratch
-	init   map[string]*graph.Tensor // random initial params of a teacher built from scratch
+	config []byte             // config.json to save it with
+	folder *checkpoint.Folder // nil when built from scratch or when its weights are unreadable
+	// weightsErr says why a checkpoint teacher's weights cannot be read:
+	// its config alone is enough to validate a pipeline, not to run it.
+	weightsErr error
+	init       map[string]*graph.Tensor // random initial params of a teacher built from scratch
 }
 
 // studentModel is a student's replaced layers.
@@ -219,16 +222,26 @@ func loadTeacher(t *pipeline.Teacher) (*teacherModel, hcl.Diagnostics) {
 			Detail: fmt.Sprintf("teacher %q: %v", t.Name, err), Subject: rangePtr(t.Range)}}
 	}
 	if t.Checkpoint != "" {
-		folder, err := checkpoint.LoadFolder(t.Checkpoint)
+		path := filepath.Join(t.Checkpoint, checkpoint.ConfigName)
+		raw, err := os.ReadFile(path)
 		if err != nil {
 			return fail("Teacher checkpoint unreadable", err)
 		}
-		cfg, err := models.ConfigFromHF(folder)
+		cfg, err := models.ConfigFromJSON(raw, path)
 		if err != nil {
-			folder.Close()
 			return fail("Teacher config unsupported", err)
 		}
-		return &teacherModel{t: t, cfg: cfg, config: folder.Config, folder: folder}, nil
+		tm := &teacherModel{t: t, cfg: cfg, config: raw}
+		folder, err := checkpoint.LoadFolder(t.Checkpoint)
+		if err != nil {
+			// Validation needs only the config; a run stops when it first
+			// needs the weights.
+			tm.weightsErr = err
+			return tm, hcl.Diagnostics{{Severity: hcl.DiagWarning, Summary: "Teacher weights unreadable",
+				Detail: fmt.Sprintf("teacher %q: %v; its config is valid, but a run needs its weights", t.Name, err), Subject: rangePtr(t.Range)}}
+		}
+		tm.folder = folder
+		return tm, nil
 	}
 	cfg, raw, err := ConfigFromMap(t.Config)
 	if err != nil {

@@ -112,8 +112,13 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 			e.forgetResident()
 			e.log.Info().Str("checkpoint", dir).Int("stage", st.Stage).Int("step", st.Step).Msg("resuming")
 		}
-	} else if err := os.RemoveAll(ckptDir(out)); err != nil {
-		return nil, err
+	} else {
+		if dir, _, _ := lastCheckpoint(out); dir != "" {
+			e.log.Info().Str("dir", ckptDir(out)).Msg("a new run: removing the checkpoints of the previous one (use resume to continue it)")
+		}
+		if err := os.RemoveAll(ckptDir(out)); err != nil {
+			return nil, err
+		}
 	}
 	mf, err := openMetrics(filepath.Join(out, "metrics.jsonl"), keep)
 	if err != nil {
@@ -167,8 +172,8 @@ func (r *run) teacherRows(ctx context.Context) error {
 		}
 		seen[s.Teacher.Name] = true
 		tm := e.teachers[s.Teacher.Name]
-		if tm == nil || tm.folder == nil {
-			continue // trained by this pipeline: its stage-end rows say it
+		if tm == nil || tm.t.Checkpoint == "" {
+			continue // built by this pipeline: its stage-end rows say it
 		}
 		c, err := e.corpus(e.p.Evaluate.Dataset, tm)
 		if err != nil {
@@ -389,6 +394,10 @@ func stageShape(s *pipeline.Stage) (micro, steps int, err error) {
 func (r *run) stage(ctx context.Context, idx int) error {
 	e, st := r.e, r.st
 	s := e.p.Stages[idx]
+	if st.Stage == idx && st.Step > 0 && st.StageName != s.Name {
+		e.log.Warn().Str("checkpoint_stage", st.StageName).Str("stage", s.Name).
+			Msg("the checkpoint was taken in a stage of another name (was the pipeline edited?): this stage starts from its first step")
+	}
 	if st.Stage != idx || st.StageName != s.Name {
 		st.Stage, st.StageName, st.Step, st.Tokens, st.DataStep, st.HaveLoss, st.Seconds = idx, s.Name, 0, 0, 0, false, 0
 	}
@@ -586,7 +595,7 @@ func (r *run) checkpoint(ctx context.Context, m stageModel, sps []*stepProgram, 
 	st.Models = st.Models[:0]
 	for _, ref := range sortedKeys(e.weights) {
 		if strings.HasPrefix(ref, "teacher.") && !contains(st.Trained, ref) {
-			if tm := e.teachers[strings.TrimPrefix(ref, "teacher.")]; tm != nil && tm.folder != nil {
+			if tm := e.teachers[strings.TrimPrefix(ref, "teacher.")]; tm != nil && tm.t.Checkpoint != "" {
 				continue
 			}
 		}

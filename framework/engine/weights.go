@@ -123,6 +123,9 @@ func (e *Engine) teacherWeight(ctx context.Context, tm *teacherModel, name strin
 	if tm == nil {
 		return nil, fmt.Errorf("param %s: no such teacher", name)
 	}
+	if tm.weightsErr != nil {
+		return nil, fmt.Errorf("teacher %q: %w", tm.t.Name, tm.weightsErr)
+	}
 	if tm.folder != nil {
 		t, err := tm.folder.Tensor(name)
 		if err != nil {
@@ -160,6 +163,9 @@ func (e *Engine) teacherInit(ctx context.Context, tm *teacherModel) (map[string]
 
 // hasTeacherParam reports whether the teacher has a param name of shape.
 func (e *Engine) hasTeacherParam(ctx context.Context, tm *teacherModel, name string, shape graph.Shape) bool {
+	if tm.weightsErr != nil {
+		return true // weight then reports why the weights cannot be read
+	}
 	if tm.folder != nil {
 		info, err := tm.folder.Info(name)
 		return err == nil && graph.Shape(info.Shape).Equal(shape)
