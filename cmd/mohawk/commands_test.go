@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"image/png"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/mohawk-distill/mohawk/framework/generate"
 	"github.com/mohawk-distill/mohawk/framework/models"
+	"github.com/mohawk-distill/mohawk/framework/plot"
 	"github.com/mohawk-distill/mohawk/mixers/mamba2"
 	"github.com/mohawk-distill/mohawk/sdk/graph"
 	"github.com/mohawk-distill/mohawk/sdk/mixer"
@@ -228,7 +230,7 @@ func TestGenerate(t *testing.T) {
 // Every command answers -h with its usage on stderr and exit status 0, and
 // the top-level usage lists every command.
 func TestCommandHelp(t *testing.T) {
-	commands := []string{"run", "validate", "plan", "eval", "generate"}
+	commands := []string{"run", "validate", "plan", "eval", "generate", "inspect"}
 	r := mohawk(t, t.TempDir(), "", "-h")
 	for _, c := range append(commands, "plan", "eval", "inspect", "bench", "plugins list") {
 		if !strings.Contains(r.stdout, "\n  "+c+" ") {
@@ -299,5 +301,47 @@ output {
 	r = mohawk(t, t.TempDir(), "", "generate", "-checkpoint", student, "-prompt", "func ", "-max-tokens", "20", "-temperature", "0")
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "func ") {
 		t.Errorf("generate: exit %d, stdout %q", r.code, r.stdout)
+	}
+
+	// inspect: a PNG per layer and head, two square panels and a colour
+	// bar wide, and the run's loss curves.
+	pics := filepath.Join(dir, "pics")
+	r = mohawk(t, t.TempDir(), "", "inspect", "-checkpoint", student, "-teacher", teacher, "-prompt", "func main() { fmt.Println() }",
+		"-layers", "0,1", "-heads", "0,1", "-out", pics, "-metrics", filepath.Join(dir, "out", "metrics.jsonl"))
+	if r.code != 0 {
+		t.Fatalf("inspect: exit %d", r.code)
+	}
+	for _, l := range []string{"0", "1"} {
+		for _, h := range []string{"0", "1"} {
+			if !regexp.MustCompile(`layer ` + l + ` head ` + h + `: ‖M − A‖_F = \d`).MatchString(r.stdout) {
+				t.Errorf("inspect prints no distance for layer %s head %s", l, h)
+			}
+			checkPNG(t, filepath.Join(pics, "layer"+l+"-head"+h+".png"), 2*plot.HeatmapPanelPx+90, plot.HeatmapPanelPx)
+		}
+	}
+	if !strings.Contains(r.stdout, "-loss.png") {
+		t.Errorf("inspect -metrics wrote no loss curve:\n%s", r.stdout)
+	}
+	if r := mohawk(t, t.TempDir(), "", "inspect", "-checkpoint", student, "-teacher", teacher, "-prompt", "abc", "-heads", "7", "-out", pics); r.code != 1 || !strings.Contains(r.stderr, "head 7") {
+		t.Errorf("inspect of head 7 of 2: exit %d, %q", r.code, r.stderr)
+	}
+}
+
+// checkPNG decodes the PNG at path and checks its size.
+func checkPNG(t *testing.T, path string, w, h int) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Errorf("%s: %v", path, err)
+		return
+	}
+	if b := img.Bounds(); b.Dx() != w || b.Dy() != h {
+		t.Errorf("%s is %d×%d, want %d×%d", path, b.Dx(), b.Dy(), w, h)
 	}
 }

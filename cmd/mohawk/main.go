@@ -87,6 +87,8 @@ func run(args []string) int {
 		return runEval(args[1:])
 	case "generate":
 		return runGenerate(args[1:])
+	case "inspect":
+		return runInspect(args[1:])
 	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
 		return 0

@@ -85,6 +85,25 @@ func Write(dir string, r Run) error {
 	return nil
 }
 
+// Plots draws the curves of a metrics file into dir, as Write does for a
+// report (per stage: loss, per-layer loss, validation perplexity), and
+// returns the paths of the PNGs written.
+func Plots(dir, metrics string) ([]string, error) {
+	stages, _, err := readMetrics(metrics)
+	if err != nil {
+		return nil, fmt.Errorf("plots: %w", err)
+	}
+	figs, err := drawFigures(dir, stages)
+	if err != nil {
+		return nil, fmt.Errorf("plots: %w", err)
+	}
+	paths := make([]string, len(figs))
+	for i, f := range figs {
+		paths[i] = filepath.Join(dir, f.file)
+	}
+	return paths, nil
+}
+
 // figure is one PNG of the report, under a stage's heading.
 type figure struct{ stage, kind, file, caption string }
 

@@ -156,3 +156,24 @@ func TestTable(t *testing.T) {
 		t.Errorf("rows of different widths:\n%s", b.String())
 	}
 }
+
+func TestPlots(t *testing.T) {
+	dir := t.TempDir()
+	metrics := filepath.Join(dir, "metrics.jsonl")
+	writeMetrics(t, metrics)
+	paths, err := Plots(dir, metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) != 4 {
+		t.Errorf("%d plots, want 4: %v", len(paths), paths)
+	}
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := Plots(dir, filepath.Join(dir, "none.jsonl")); err == nil {
+		t.Error("a missing metrics file: no error")
+	}
+}
