@@ -443,9 +443,9 @@ func (l *loader) ref(attrs hcl.Attributes, name string, namespaces ...string) (s
 
 // checkHandle reports h unless it names a declared block in namespaces.
 func (l *loader) checkHandle(h string, rng hcl.Range, name string, namespaces []string) bool {
-	ns, n, _ := strings.Cut(h, ".")
+	ns, label, _ := strings.Cut(h, ".")
 	for _, want := range namespaces {
-		if ns == want && l.handles[ns][n] {
+		if ns == want && l.handles[ns][label] {
 			return true
 		}
 	}
@@ -459,7 +459,7 @@ func (l *loader) checkHandle(h string, rng hcl.Range, name string, namespaces []
 	// A bare name ("mamba" for student.mamba) is the likeliest slip.
 	hint := ""
 	for _, c := range candidates {
-		if strings.TrimPrefix(c, ns+".") == h || c[strings.IndexByte(c, '.')+1:] == h {
+		if _, bare, _ := strings.Cut(c, "."); bare == h {
 			hint = fmt.Sprintf(" Did you mean %s (without quotes)?", c)
 		}
 	}
