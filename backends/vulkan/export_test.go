@@ -10,3 +10,11 @@ func DeviceBuffers(b *Backend, id backend.ProgramID) int {
 	defer b.mu.Unlock()
 	return len(b.programs[id].ownedBufs)
 }
+
+// SetBigTiles sets the tile count from which matmuls use 128x128 tiles and
+// returns the previous value.
+func SetBigTiles(n int) int {
+	old := bigTiles
+	bigTiles = n
+	return old
+}

@@ -98,6 +98,9 @@ type program struct {
 	queries   vk.QueryPool      // timestamps around every dispatch, when profiling
 }
 
+// bigTiles is the number of 128x128 tiles from which a matmul uses them.
+var bigTiles = 128
+
 // maxGroups bounds the x dimension of a dispatch; kernels loop beyond it.
 const maxGroups = 65535
 
@@ -553,14 +556,20 @@ func (p *program) matmul(n *graph.Node, out ref, in []ref, inT []graph.Type) err
 	if len(ys) > 2 {
 		bStride = ys[len(ys)-2] * ys[len(ys)-1]
 	}
+	// 128x128 tiles do twice the work per shared-memory read of 64x64 ones,
+	// but leave a GPU idle unless there are many of them.
+	t := 4
+	if ((nn+127)/128)*((m+127)/128)*batch >= bigTiles {
+		t = 8
+	}
 	lim := p.c.phys.limits.MaxComputeWorkGroupCount
-	gx, gy := (nn+63)/64, (m+63)/64
+	gx, gy := (nn+16*t-1)/(16*t), (m+16*t-1)/(16*t)
 	if gx > int(lim[0]) || gy > int(lim[1]) || batch > int(lim[2]) {
 		return fmt.Errorf("matmul of %v needs %dx%dx%d workgroups; the device allows %v", os, gx, gy, batch, lim)
 	}
 	w := []uint32{uint32(m), uint32(nn), uint32(k), uint32(aStride), uint32(bStride), uint32(xs[len(xs)-1]), uint32(ys[len(ys)-1]),
 		b2u(n.Attrs.TransA), b2u(n.Attrs.TransB)}
-	p.steps = append(p.steps, step{shader: "matmul", param: p.addParams(w), out: out, in: in, groups: [3]uint32{uint32(gx), uint32(gy), uint32(batch)}})
+	p.steps = append(p.steps, step{shader: "matmul", op: uint32(t), param: p.addParams(w), out: out, in: in, groups: [3]uint32{uint32(gx), uint32(gy), uint32(batch)}})
 	return nil
 }
 
