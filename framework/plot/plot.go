@@ -140,10 +140,12 @@ func Heatmaps(path string, ms []Matrix, title string) error {
 		p := gplot.New()
 		p.Title.Text = m.Title
 		p.HideAxes()
-		h := plotter.NewHeatMap(grid(m), pal)
+		h := plotter.NewHeatMap(grid(upsample(m, HeatmapPanelPx)), pal)
 		h.Min, h.Max = lo, hi
 		h.NaN = color.RGBA{R: 200, G: 200, B: 200, A: 255}
-		h.Rasterized = true // one image, not a rectangle per cell: fast at T in the hundreds
+		// One image rather than a rectangle per cell: fast at T in the
+		// hundreds, and no seams between cells.
+		h.Rasterized = true
 		p.Add(h)
 		panel := dc
 		panel.Min.X = dc.Min.X + px(i*HeatmapPanelPx)
@@ -158,6 +160,23 @@ func Heatmaps(path string, ms []Matrix, title string) error {
 	barCanvas.Min.X = dc.Min.X + px(len(ms)*HeatmapPanelPx)
 	bar.Draw(draw.Crop(barCanvas, vg.Points(8), -vg.Points(40), vg.Points(24), -vg.Points(24)))
 	return writePNG(path, c)
+}
+
+// upsample repeats each cell of m so that the matrix is about px cells
+// wide: the rasterized heatmap is then scaled down a little rather than up,
+// which keeps small matrices' cells sharp instead of smoothly blurred.
+func upsample(m Matrix, px int) Matrix {
+	k := max(1, px/max(m.Rows, m.Cols))
+	if k == 1 {
+		return m
+	}
+	out := Matrix{Title: m.Title, Rows: m.Rows * k, Cols: m.Cols * k, Data: make([]float64, m.Rows*k*m.Cols*k)}
+	for r := range out.Rows {
+		for c := range out.Cols {
+			out.Data[r*out.Cols+c] = m.Data[(r/k)*m.Cols+c/k]
+		}
+	}
+	return out
 }
 
 // grid is m as a GridXYZ: column j at x = j, row r at y = Rows-1-r so that
