@@ -115,3 +115,38 @@ output {
 		t.Error(err)
 	}
 }
+
+// The from-scratch baseline: a student with init_from = "scratch" trained by
+// next-token prediction alone; its row carries agreement with the teacher.
+func TestPretrainStudentFromScratch(t *testing.T) {
+	dir := t.TempDir()
+	p := writePipeline(t, dir, "scratch.hcl", tinyTeacher+`
+student "scratch" {
+  init_from = "scratch"
+  mixer "mamba2" { chunk = 16 }
+}
+stage "baseline" {
+  kind         = "pretrain"
+  model        = student.scratch
+  dataset      = dataset.text
+  tokens       = 16384
+  batch_tokens = 1024
+  micro_batch  = 16
+  optimizer { lr = 3e-3 }
+}
+output { dir = "run" }
+`)
+	res, err := open(t, p, testOptions(t)).Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	losses, _ := readMetrics(t, res.Metrics)
+	l := losses["baseline"]
+	if first, last := meanOf(l[:3]), meanOf(l[len(l)-3:]); !(last < first-0.3) {
+		t.Errorf("baseline loss %.3f → %.3f", first, last)
+	}
+	if len(res.Rows) != 1 || res.Rows[0].Model != "student.scratch" {
+		t.Errorf("rows %+v", res.Rows)
+	}
+	t.Logf("%+v", res.Rows)
+}
