@@ -6,8 +6,10 @@ package engine
 
 import (
 	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
+	"sort"
 
 	"github.com/mohawk-distill/mohawk/framework/checkpoint"
 	"github.com/mohawk-distill/mohawk/framework/data"
@@ -43,6 +45,61 @@ func sources(ds *pipeline.Dataset) []data.Source {
 		srcs = append(srcs, data.Dir(ds.Dir, ds.Ext))
 	}
 	return srcs
+}
+
+// cappedSources applies a dataset's max_tokens: whole files are taken, in
+// an order fixed by a hash of their paths (spread over the corpus rather
+// than its first folders), until their bytes reach max_tokens tokens' worth
+// at bytesPerToken; each becomes its own source. The tokenised stream is
+// then about max_tokens long (one file more at most). Without max_tokens,
+// or when the corpus is smaller, the dataset's own sources are returned.
+func cappedSources(ds *pipeline.Dataset, bytesPerToken float64) ([]data.Source, error) {
+	srcs := sources(ds)
+	if ds.MaxTokens <= 0 {
+		return srcs, nil
+	}
+	type file struct {
+		src  data.Source
+		size int64
+		key  uint64
+	}
+	var files []file
+	var total int64
+	for _, s := range srcs {
+		paths, err := s.Files()
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range paths {
+			st, err := os.Stat(p)
+			if err != nil {
+				return nil, err
+			}
+			one := data.Text(p)
+			if s.Kind == data.KindJSONL {
+				one = data.JSONL(p, s.Field)
+			}
+			h := fnv.New64a()
+			h.Write([]byte(p))
+			files = append(files, file{one, st.Size(), h.Sum64()})
+			total += st.Size()
+		}
+	}
+	budget := int64(float64(ds.MaxTokens) * bytesPerToken)
+	if total <= budget {
+		return srcs, nil
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].key < files[j].key })
+	var out []data.Source
+	var taken int64
+	for _, f := range files {
+		if taken >= budget {
+			break
+		}
+		out = append(out, f.src)
+		taken += f.size
+	}
+	return out, nil
 }
 
 // loadTokenizer resolves a dataset's tokenizer: the byte tokenizer, a
@@ -102,7 +159,17 @@ func (e *Engine) corpusFor(ds *pipeline.Dataset, tokDir string, vocab int, who s
 		return nil, fmt.Errorf("dataset %q: %w", ds.Name, err)
 	}
 	log := e.log
-	toks, err := data.Build(sources(ds), tok, data.Options{CacheDir: cacheDir, TokenizerID: tokID, Progress: e.opt.Progress,
+	// The byte tokenizer makes one token per byte; byte-level BPE about one
+	// per four bytes of English or code.
+	bytesPerToken := 4.0
+	if tokID == "bytes" {
+		bytesPerToken = 1
+	}
+	srcs, err := cappedSources(ds, bytesPerToken)
+	if err != nil {
+		return nil, fmt.Errorf("dataset %q: %w", ds.Name, err)
+	}
+	toks, err := data.Build(srcs, tok, data.Options{CacheDir: cacheDir, TokenizerID: tokID, Progress: e.opt.Progress,
 		Logf: func(format string, args ...any) { log.Info().Str("dataset", ds.Name).Msgf(format, args...) }})
 	if err != nil {
 		return nil, fmt.Errorf("dataset %q: %w", ds.Name, err)
