@@ -9,6 +9,7 @@ package vulkan
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"unsafe"
 
@@ -28,6 +29,8 @@ type Backend struct {
 	programs map[backend.ProgramID]*program
 	next     backend.ProgramID
 	closed   bool
+	// profileLog sums the kernel times of every run when ProfileEnv is set.
+	profileLog *profileLog
 }
 
 // residentTensor is a param or state kept on the device. A program
@@ -55,7 +58,12 @@ func New(opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Backend{c: c, opts: opts, resident: map[string]*residentTensor{}, programs: map[backend.ProgramID]*program{}}, nil
+	b := &Backend{c: c, opts: opts, resident: map[string]*residentTensor{}, programs: map[backend.ProgramID]*program{}}
+	if path := os.Getenv(ProfileEnv); path != "" {
+		b.opts.Profile = true
+		b.profileLog = &profileLog{path: path, totals: map[string]*kernelTotal{}}
+	}
+	return b, nil
 }
 
 // Devices lists the Vulkan devices the loader finds.
@@ -230,7 +238,16 @@ func (b *Backend) Run(ctx context.Context, id backend.ProgramID, inputs map[stri
 	if !ok {
 		return nil, fmt.Errorf("vulkan: no program %d (never compiled, or released)", id)
 	}
-	return p.run(b.resident, inputs)
+	out, err := p.run(b.resident, inputs)
+	if err == nil && b.profileLog != nil {
+		b.c.mu.Lock()
+		steps, perr := p.profile()
+		b.c.mu.Unlock()
+		if perr == nil {
+			b.profileLog.add(uint64(p.id), steps)
+		}
+	}
+	return out, err
 }
 
 // Profile returns the GPU time of every dispatch of program id's last run

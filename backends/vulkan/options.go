@@ -34,6 +34,10 @@ const (
 	// ValidationEnv, set to 1, enables the Khronos validation layer where
 	// it is installed; its messages go to the layer's default output.
 	ValidationEnv = "MOHAWK_VULKAN_VALIDATION"
+	// ProfileEnv names a file: every program is profiled and, after each
+	// run, the file is rewritten with the GPU time summed per program and
+	// kernel over all runs so far (a diagnostic for plugin runs).
+	ProfileEnv = "MOHAWK_VULKAN_PROFILE"
 )
 
 var (
