@@ -154,11 +154,3 @@ func (e *Engine) releaseEvals(ctx context.Context) {
 		delete(e.evals, k)
 	}
 }
-
-// fmtMaybe formats x, or "n/a" for NaN.
-func fmtMaybe(x float64, prec int) string {
-	if math.IsNaN(x) {
-		return "n/a"
-	}
-	return fmt.Sprintf("%.*f", prec, x)
-}

@@ -441,11 +441,3 @@ func rangePtr(r hcl.Range) *hcl.Range {
 
 // modelRef is the handle of a teacher or student: "teacher.phi".
 func modelRef(kind, name string) string { return kind + "." + name }
-
-// absOr returns p made absolute against dir when relative.
-func absOr(dir, p string) string {
-	if p == "" || filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(dir, p)
-}

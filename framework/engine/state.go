@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/mohawk-distill/mohawk/framework/checkpoint"
 	"github.com/mohawk-distill/mohawk/sdk/graph"
@@ -226,6 +225,3 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
-
-// safeName makes a ref usable in a file name.
-func safeName(ref string) string { return strings.ReplaceAll(ref, "/", "_") }
