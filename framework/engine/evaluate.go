@@ -44,7 +44,7 @@ func Evaluate(ctx context.Context, ckpt string, ds *pipeline.Dataset, teacher st
 	e := newEngine(p, opt)
 	defer e.Close()
 	finder := e.finder()
-	bp, err := e.launch(ctx, finder, plugins.KindBackend, "cpu", 0)
+	bp, err := e.launch(ctx, finder, plugins.KindBackend, "cpu", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +64,7 @@ func Evaluate(ctx context.Context, ckpt string, ds *pipeline.Dataset, teacher st
 		for l, in := range infos {
 			mp, ok := e.mixerPlugins[in.Name]
 			if !ok {
-				if mp, err = e.launch(ctx, finder, plugins.KindMixer, in.Name, 0); err != nil {
+				if mp, err = e.launch(ctx, finder, plugins.KindMixer, in.Name, nil); err != nil {
 					return nil, fmt.Errorf("%s: layer %d: %w", ckpt, l, err)
 				}
 				e.mixerPlugins[in.Name] = mp

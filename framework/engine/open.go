@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/rs/zerolog"
@@ -119,7 +120,7 @@ func Open(ctx context.Context, p *pipeline.Pipeline, opt Options) (*Engine, hcl.
 	var diags hcl.Diagnostics
 
 	// The backend.
-	bp, err := e.launch(ctx, finder, plugins.KindBackend, p.Backend.Name, p.Backend.Threads)
+	bp, err := e.launch(ctx, finder, plugins.KindBackend, p.Backend.Name, backendEnv(p.Backend))
 	if err != nil {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Backend plugin unavailable",
 			Detail: err.Error(), Subject: rangePtr(p.Backend.Range)})
@@ -178,9 +179,26 @@ func (e *Engine) finder() *plugins.Finder {
 	return f
 }
 
-// launch finds and starts the plugin of kind k called name: an executable
-// found by the finder, else the built-in served by the mohawk executable.
-func (e *Engine) launch(ctx context.Context, finder *plugins.Finder, k plugins.Kind, name string, threads int) (*plugins.Plugin, error) {
+// backendEnv passes a backend block's settings to the plugin process through
+// its environment: threads as GOMAXPROCS (Go backends size their worker
+// pools from it) and MOHAWK_<NAME>_THREADS, the device as
+// MOHAWK_<NAME>_DEVICE (MOHAWK_VULKAN_DEVICE for the vulkan backend).
+func backendEnv(b pipeline.Backend) []string {
+	var env []string
+	prefix := "MOHAWK_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(b.Name)) + "_"
+	if b.Threads > 0 {
+		env = append(env, "GOMAXPROCS="+strconv.Itoa(b.Threads), prefix+"THREADS="+strconv.Itoa(b.Threads))
+	}
+	if b.Device != "" {
+		env = append(env, prefix+"DEVICE="+b.Device)
+	}
+	return env
+}
+
+// launch finds and starts the plugin of kind k called name, with env added
+// to its environment: an executable found by the finder, else the built-in
+// served by the mohawk executable.
+func (e *Engine) launch(ctx context.Context, finder *plugins.Finder, k plugins.Kind, name string, env []string) (*plugins.Plugin, error) {
 	found, err := finder.Find(k, name)
 	if err != nil {
 		builtin := (k == plugins.KindMixer && builtinMixers[name]) || (k == plugins.KindBackend && builtinBackends[name])
@@ -195,12 +213,7 @@ func (e *Engine) launch(ctx context.Context, finder *plugins.Finder, k plugins.K
 		}
 		found = plugins.Builtin(k, name, exe)
 	}
-	lo := plugins.Options{Logger: e.log}
-	if threads > 0 {
-		// Go backends size their worker pools from GOMAXPROCS.
-		lo.Env = []string{"GOMAXPROCS=" + strconv.Itoa(threads)}
-	}
-	return plugins.Launch(ctx, found, lo)
+	return plugins.Launch(ctx, found, plugins.Options{Logger: e.log, Env: env})
 }
 
 // explicitFor reports whether the pipeline gave a path or pin for (k, name):
@@ -275,7 +288,7 @@ func (e *Engine) configureMixer(ctx context.Context, finder *plugins.Finder, sm 
 	mp, ok := e.mixerPlugins[mb.Name]
 	if !ok {
 		var err error
-		mp, err = e.launch(ctx, finder, plugins.KindMixer, mb.Name, 0)
+		mp, err = e.launch(ctx, finder, plugins.KindMixer, mb.Name, nil)
 		if err != nil {
 			e.mixerPlugins[mb.Name] = nil // report once per name
 			return diag("Mixer plugin unavailable", err.Error(), mb.Range)

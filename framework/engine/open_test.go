@@ -123,3 +123,13 @@ func TestConfigFromMap(t *testing.T) {
 	}
 	_ = pipeline.Vars{}
 }
+
+func TestBackendEnv(t *testing.T) {
+	got := strings.Join(backendEnv(pipeline.Backend{Name: "vulkan", Threads: 3, Device: "1"}), " ")
+	if got != "GOMAXPROCS=3 MOHAWK_VULKAN_THREADS=3 MOHAWK_VULKAN_DEVICE=1" {
+		t.Errorf("backendEnv = %q", got)
+	}
+	if env := backendEnv(pipeline.Backend{Name: "cpu"}); len(env) != 0 {
+		t.Errorf("backendEnv of a plain block = %q", env)
+	}
+}
