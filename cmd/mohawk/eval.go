@@ -31,7 +31,7 @@ flags:
 func runPlan(args []string) int {
 	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
 	var pf pipelineFlags
-	pf.register(fs)
+	pf.register(fs, defaultLogLevel)
 	noCalibrate := fs.Bool("no-calibrate", false, "estimate times from an assumed throughput instead of timing a step of each stage")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), planUsage); fs.PrintDefaults() }
 	file, code := onePipeline(fs, args)

@@ -30,10 +30,10 @@ type pipelineFlags struct {
 	logLevel       string
 }
 
-func (pf *pipelineFlags) register(fs *flag.FlagSet) {
+func (pf *pipelineFlags) register(fs *flag.FlagSet, logLevel string) {
 	fs.Var(&pf.vars, "var", "set a pipeline variable, name=value (repeatable; overrides -var-file and MOHAWK_VAR_<name>)")
 	fs.Var(&pf.varFiles, "var-file", "read pipeline variables from an HCL file of name = value lines (repeatable)")
-	fs.StringVar(&pf.logLevel, "log-level", defaultLogLevel, "level of the log on stderr: trace, debug, info, warn, error")
+	fs.StringVar(&pf.logLevel, "log-level", logLevel, "level of the log on stderr: trace, debug, info, warn, error")
 }
 
 // load loads the pipeline at path and prints its diagnostics (warnings too)
@@ -97,13 +97,17 @@ folder (output.dir): metrics.jsonl, checkpoints/, report.md with its plots,
 and the models of output.save. The results table is printed at the end.
 With -resume, continues from the run folder's last checkpoint.
 
+Progress goes to stderr: a bar on a terminal, otherwise log lines (JSON when
+stderr is not a terminal) every few seconds; -log-level auto logs at info
+without the bar and at warn with it.
+
 flags:
 `
 
 func runRun(args []string) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	var pf pipelineFlags
-	pf.register(fs)
+	pf.register(fs, "auto")
 	resume := fs.Bool("resume", false, "continue from the last checkpoint in the run folder")
 	progress := fs.String("progress", "auto", "progress bar on stderr: auto (on a terminal), on, off")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), runUsage); fs.PrintDefaults() }
@@ -115,6 +119,14 @@ func runRun(args []string) int {
 	if !ok {
 		fmt.Fprintf(os.Stderr, "mohawk run: -progress %q: want auto, on or off\n", *progress)
 		return 2
+	}
+	if pf.logLevel == "auto" {
+		// Without the progress bar, the log's info lines are the progress
+		// (structured JSON when stderr is not a terminal); with the bar,
+		// they would only break it up.
+		fd := os.Stderr.Fd()
+		bar := mode > 0 || (mode == 0 && (isatty.IsTerminal(fd) || isatty.IsCygwinTerminal(fd)))
+		pf.logLevel = map[bool]string{true: "warn", false: "info"}[bar]
 	}
 	logger, err := newLogger(pf.logLevel)
 	if err != nil {
@@ -155,7 +167,7 @@ flags:
 func runValidate(args []string) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	var pf pipelineFlags
-	pf.register(fs)
+	pf.register(fs, defaultLogLevel)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), validateUsage); fs.PrintDefaults() }
 	file, code := onePipeline(fs, args)
 	if code >= 0 {
