@@ -21,9 +21,9 @@ func reportRows(rows []Row) []report.Row {
 }
 
 // writeReport writes <out>/report.md with the run's rows and loss curves.
-func writeReport(out string, p *pipeline.Pipeline, res *Result) error {
-	var notes []string
-	for ref, dir := range res.Saved {
+func writeReport(out string, p *pipeline.Pipeline, res *Result, notes ...string) error {
+	for _, ref := range sortedKeys(res.Saved) {
+		dir := res.Saved[ref]
 		rel, err := filepath.Rel(out, dir)
 		if err != nil {
 			rel = dir

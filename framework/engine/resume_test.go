@@ -236,4 +236,9 @@ output { dir = "run" }
 	if st.Stage != 1 || st.Step != 0 {
 		t.Errorf("checkpoint state: stage %d step %d, expected the start of stage 1", st.Stage, st.Step)
 	}
+	// The report says what was done and why the run stopped.
+	md, err := os.ReadFile(filepath.Join(dir, "run", "report.md"))
+	if err != nil || !strings.Contains(string(md), "The run stopped") || !strings.Contains(string(md), "good") {
+		t.Errorf("report.md (%v):\n%s", err, md)
+	}
 }

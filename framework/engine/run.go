@@ -135,6 +135,15 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	}
 	for i := r.st.Stage; i < len(e.p.Stages); i++ {
 		if err := r.stage(ctx, i); err != nil {
+			res := r.result(nil)
+			// What was done is still worth a report, with why it stopped.
+			if werr := writeReport(out, e.p, res, "The run stopped: "+err.Error()); werr != nil {
+				e.log.Warn().Err(werr).Msg("report not written")
+			}
+			return res, err
+		}
+		// The report grows stage by stage, so a long run can be read early.
+		if err := writeReport(out, e.p, r.result(nil)); err != nil {
 			return r.result(nil), err
 		}
 	}
