@@ -151,9 +151,11 @@ func (p *progress) step(step, steps int, tokens int64, loss float64) {
 		Float64("eta_s", eta).Msg("training")
 }
 
+// finish completes the bar; it may be called more than once.
 func (p *progress) finish() {
 	if p.bar != nil {
 		p.bar.Finish()
 		os.Stderr.WriteString("\n")
+		p.bar = nil
 	}
 }
