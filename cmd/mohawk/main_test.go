@@ -155,7 +155,11 @@ func TestPluginsList(t *testing.T) {
 			}
 			row[c] = strings.TrimSpace(line[min(starts[i], len(line)):end])
 		}
-		rows[row["PATH"]] = row
+		key := row["PATH"]
+		if row["SOURCE"] == "built-in" { // all served by the one mohawk executable
+			key = "built-in " + row["KIND"] + " " + row["NAME"]
+		}
+		rows[key] = row
 	}
 	check := func(path string, want map[string]string) {
 		t.Helper()
@@ -180,14 +184,21 @@ func TestPluginsList(t *testing.T) {
 	check(filepath.Join(path, "mohawk-backend-oldapi"), map[string]string{"KIND": "backend", "NAME": "oldapi", "VERSION": "0.1.0", "API": "99",
 		"CAPABILITIES": "-", "SOURCE": "PATH", "STATUS": `error: plugin "mohawk-backend-oldapi"`})
 	check(filepath.Join(path, "mohawk-backend-oldapi"), map[string]string{"STATUS": "implements backend API version 99"})
-	if len(rows) != 4 {
-		t.Errorf("%d rows, want 4:\n%s", len(rows), r.stdout)
+	// The built-ins, served by mohawk itself; the cpu backend found in the
+	// plugin folder is the one a pipeline would use.
+	check("built-in backend cpu", map[string]string{"VERSION": "0.1.0", "API": "1", "CAPABILITIES": "dtypes f32,f64,i32",
+		"PATH": filepath.Join(bin, "mohawk"), "STATUS": "shadowed by " + filepath.Join(dir, "mohawk-backend-cpu")})
+	for _, m := range []string{"attention", "hybrid", "mamba2"} {
+		check("built-in mixer "+m, map[string]string{"VERSION": "0.1.0", "API": "1", "CAPABILITIES": "forward,mixing_matrix,step", "STATUS": "ok"})
+	}
+	if len(rows) != 8 {
+		t.Errorf("%d rows, want 8:\n%s", len(rows), r.stdout)
 	}
 
-	// Nothing to list.
+	// Nothing found: the built-ins alone.
 	r = mohawk(t, t.TempDir(), "", "plugins", "list")
-	if r.code != 0 || !strings.HasPrefix(r.stdout, "no plugins found; searched, in order:") {
-		t.Errorf("list with no plugins: exit %d, %q", r.code, r.stdout)
+	if r.code != 0 || strings.Count(r.stdout, "built-in") != 4 || strings.Count(r.stdout, " ok\n") != 4 {
+		t.Errorf("list with no plugin executables: exit %d, %q", r.code, r.stdout)
 	}
 }
 

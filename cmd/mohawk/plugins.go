@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,7 +33,9 @@ list   prints every backend and mixer plugin found (explicitly nowhere: in
        plugins/ beside mohawk, in $MOHAWK_PLUGIN_DIR or the user folder, and
        in $PATH), starting each one briefly to ask its Info. A plugin that
        fails to start is listed with its error; one shadowed by a plugin of
-       the same name found earlier is marked.
+       the same name found earlier is marked. The built-in plugins, served
+       by mohawk itself, come last: a pipeline uses one only when no plugin
+       executable of its name is found.
 check  starts the plugin at PATH (its kind is read from its file name,
        mohawk-<kind>-<name>, unless -kind gives it), checks the handshake and
        runs the conformance suite of its kind against it: sdk/backendtest for
@@ -118,6 +121,7 @@ func runPluginsList(args []string) int {
 		for _, fd := range found {
 			rows = append(rows, &listed{found: fd})
 		}
+		rows = append(rows, builtinRows(k, found)...)
 	}
 	if len(rows) == 0 {
 		fmt.Println("no plugins found; searched, in order:")
@@ -170,6 +174,40 @@ func runPluginsList(args []string) int {
 	}
 	tw.Flush()
 	return 0
+}
+
+// builtinRows are the plugins of kind k that this executable serves itself
+// ("mohawk plugin serve"), after the plugin executables found: a pipeline
+// uses a built-in only when no executable of its name is found, so one that
+// is is marked as shadowing it.
+func builtinRows(k plugins.Kind, found []plugins.Found) []*listed {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil
+	}
+	var names []string
+	switch k {
+	case plugins.KindMixer:
+		for name := range builtinMixers {
+			names = append(names, name)
+		}
+	case plugins.KindBackend:
+		for name := range builtinBackends {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	var rows []*listed
+	for _, name := range names {
+		fd := plugins.Builtin(k, name, exe)
+		for _, f := range found {
+			if f.Name == name && f.ShadowedBy == "" {
+				fd.ShadowedBy = f.Path
+			}
+		}
+		rows = append(rows, &listed{found: fd})
+	}
+	return rows
 }
 
 // describe starts the plugin, keeps its Info and stops it.
