@@ -161,6 +161,7 @@ func groupsFor(n, perGroup int) [3]uint32 {
 func (p *program) lower() error {
 	g := p.g
 	p.vals = make([]ref, len(g.Nodes))
+	consts := map[string]ref{}
 	labeled := 0
 	label := func(node int) { // name the steps of a node, for profiles
 		for k := labeled; k < len(p.steps); k++ {
@@ -194,6 +195,16 @@ func (p *program) lower() error {
 			p.vals[i] = ref{res: len(p.residents) - 1, tmp: -1}
 			continue
 		}
+		var leaf []byte
+		if n.Op == graph.OpConst || n.Op == graph.OpIota {
+			// Constants of the same contents (the 1s and 0.5s of a graph
+			// repeat) share one buffer.
+			leaf = leafData(n)
+			if r, ok := consts[string(leaf)]; ok {
+				p.vals[i] = r
+				continue
+			}
+		}
 		out, err := p.temp(n.Type)
 		if err != nil {
 			return fail("%v", err)
@@ -205,7 +216,8 @@ func (p *program) lower() error {
 			p.temps[out.tmp].pinned = true
 		case n.Op == graph.OpConst || n.Op == graph.OpIota:
 			p.temps[out.tmp].pinned = true
-			p.temps[out.tmp].init = leafData(n)
+			p.temps[out.tmp].init = leaf
+			consts[string(leaf)] = out
 		case n.Op == graph.OpCast:
 			op := opCastF2I
 			if inT[0].DType == graph.I32 {
