@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 
 	vk "github.com/vulkan-go/vulkan"
@@ -319,8 +320,18 @@ func (c *deviceContext) submitAndWait(cb vk.CommandBuffer) error {
 	}}, c.fence)); err != nil {
 		return err
 	}
-	return check("vkWaitForFences", vk.WaitForFences(c.dev, 1, []vk.Fence{c.fence}, vk.True, ^uint64(0)))
+	res := vk.WaitForFences(c.dev, 1, []vk.Fence{c.fence}, vk.True, uint64(submitTimeout.Nanoseconds()))
+	if res == vk.Timeout {
+		return fmt.Errorf("vulkan: the device did not finish a submission within %v (hung, or far too much work in one run)", submitTimeout)
+	}
+	if res == vk.ErrorDeviceLost {
+		return fmt.Errorf("vulkan: device %s lost (a driver reset, or a kernel fault); restart the backend", c.phys.name)
+	}
+	return check("vkWaitForFences", res)
 }
+
+// submitTimeout bounds the wait for one submission.
+const submitTimeout = 10 * time.Minute
 
 // pipelineKey names a compute pipeline: a shader and its specialization
 // constants (op and dtype).
