@@ -40,12 +40,18 @@ func (pf *pipelineFlags) register(fs *flag.FlagSet, logLevel string) {
 // on stderr with the offending source lines; it returns nil when there are
 // errors.
 func (pf *pipelineFlags) load(path string) *pipeline.Pipeline {
+	p, _ := pf.loadDiags(path)
+	return p
+}
+
+// loadDiags is load that also returns the diagnostics it printed.
+func (pf *pipelineFlags) loadDiags(path string) (*pipeline.Pipeline, hcl.Diagnostics) {
 	p, diags := pipeline.Load(path, pipeline.Vars{Flags: pf.vars, Files: pf.varFiles, Environ: os.Environ()})
 	printDiagnostics(p, diags)
 	if diags.HasErrors() {
-		return nil
+		return nil, diags
 	}
-	return p
+	return p, diags
 }
 
 // printDiagnostics writes diags to stderr with the pipeline's
@@ -178,7 +184,7 @@ func runValidate(args []string) int {
 		fmt.Fprintln(os.Stderr, "mohawk validate:", err)
 		return 2
 	}
-	p := pf.load(file)
+	p, loadDiags := pf.loadDiags(file)
 	if p == nil {
 		return 1
 	}
@@ -188,7 +194,13 @@ func runValidate(args []string) int {
 		return 1
 	}
 	e.Close()
-	fmt.Printf("%s: valid (%s)\n", file, summary(p))
+	line := fmt.Sprintf("%s: valid (%s)", file, summary(p))
+	if n := len(loadDiags) + len(diags); n == 1 {
+		line += ", 1 warning"
+	} else if n > 1 {
+		line += fmt.Sprintf(", %d warnings", n)
+	}
+	fmt.Println(line)
 	return 0
 }
 
