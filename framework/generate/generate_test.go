@@ -12,6 +12,7 @@ import (
 	"github.com/mohawk-distill/mohawk/backends/cpu"
 	"github.com/mohawk-distill/mohawk/framework/checkpoint"
 	"github.com/mohawk-distill/mohawk/framework/models"
+	"github.com/mohawk-distill/mohawk/mixers/hybrid"
 	"github.com/mohawk-distill/mohawk/mixers/mamba2"
 	"github.com/mohawk-distill/mohawk/sdk/graph"
 	"github.com/mohawk-distill/mohawk/sdk/mixer"
@@ -152,11 +153,20 @@ func discreteMamba2(n int) cty.Value {
 	return v
 }
 
+// studentMixer is the mixer a test student puts in its replaced layers.
+type studentMixer struct {
+	name, version string
+	mixer         mixer.Mixer
+	config        cty.Value
+}
+
+var ssd = studentMixer{"mamba2", mamba2.Version, mamba2.Mixer{}, discreteMamba2(8)}
+
 // saveStudent builds a student of the fixture teacher family with the
-// layers replaced by discrete Mamba-2, perturbs its initial params (so no
-// value is trivially its init: the conv is not the identity, D not 1) and
-// saves it into a new folder.
-func saveStudent(t *testing.T, family string, layers []int) (string, fullForward) {
+// layers replaced by sm, perturbs its initial params (so no value is
+// trivially its init: the conv is not the identity, D not 1) and saves it
+// into a new folder.
+func saveStudent(t *testing.T, family string, layers []int, sm studentMixer) (string, fullForward) {
 	t.Helper()
 	ctx := context.Background()
 	folder, err := checkpoint.LoadFolder(fixture(family))
@@ -168,16 +178,15 @@ func saveStudent(t *testing.T, family string, layers []int) (string, fullForward
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf := discreteMamba2(8)
 	mixers := map[int]models.LayerMixer{}
 	infos := map[int]models.StudentLayerInfo{}
-	raw, err := models.MarshalMixerConfig(conf)
+	raw, err := models.MarshalMixerConfig(sm.config)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, l := range layers {
-		mixers[l] = models.LayerMixer{Mixer: mamba2.Mixer{}, Layer: mixer.Layer{Config: conf}}
-		infos[l] = models.StudentLayerInfo{Name: "mamba2", Version: mamba2.Version, Config: raw}
+		mixers[l] = models.LayerMixer{Mixer: sm.mixer, Layer: mixer.Layer{Config: sm.config}}
+		infos[l] = models.StudentLayerInfo{Name: sm.name, Version: sm.version, Config: raw}
 	}
 	lm, err := models.BuildStudent(ctx, graph.NewBuilder(), cfg, mixers, graph.F32, 1, 8, 5)
 	if err != nil {
@@ -200,15 +209,24 @@ func saveStudent(t *testing.T, family string, layers []int) (string, fullForward
 }
 
 func TestGreedyStudents(t *testing.T) {
+	// SSD and a 4-token sliding-window softmax in one layer, the window
+	// shorter than the sequence.
+	within, err := configWith(hybrid.Schema, map[string]cty.Value{"mode": cty.StringVal(hybrid.ModeWithin), "window": cty.NumberIntVal(4), "state_size": cty.NumberIntVal(8)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name, family string
 		layers       []int
+		mixer        studentMixer
 	}{
-		{"phi all SSD", models.FamilyPhi, []int{0, 1}},
-		{"llama layer 1 SSD", models.FamilyLlama, []int{1}},
+		{"phi all SSD", models.FamilyPhi, []int{0, 1}, ssd},
+		{"llama layer 1 SSD", models.FamilyLlama, []int{1}, ssd},
+		{"gpt2 layer 0 SSD", models.FamilyGPT2, []int{0}, ssd},
+		{"phi layer 1 SSD with window attention", models.FamilyPhi, []int{1}, studentMixer{"hybrid", hybrid.Version, hybrid.Mixer{}, within}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			dir, ref := saveStudent(t, c.family, c.layers)
+			dir, ref := saveStudent(t, c.family, c.layers, c.mixer)
 			m, err := Load(context.Background(), dir, Options{})
 			if err != nil {
 				t.Fatal(err)
@@ -228,7 +246,7 @@ func TestGreedyStudents(t *testing.T) {
 // grows with the length.
 func TestStateDoesNotGrow(t *testing.T) {
 	ctx := context.Background()
-	dir, _ := saveStudent(t, models.FamilyPhi, []int{0, 1})
+	dir, _ := saveStudent(t, models.FamilyPhi, []int{0, 1}, ssd)
 	sizes := map[int]int64{}
 	for _, n := range []int{64, 4096} {
 		m, err := Load(ctx, dir, Options{MaxLen: n})
