@@ -83,7 +83,11 @@ func Load(ctx context.Context, dir string, opt Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer func() { folder.Close() }()
+	defer func() {
+		if folder != nil { // nil when reopening it as a student failed
+			folder.Close()
+		}
+	}()
 	cfg, err := models.ConfigFromHF(folder)
 	if err != nil {
 		return nil, err
@@ -94,6 +98,7 @@ func Load(ctx context.Context, dir string, opt Options) (*Model, error) {
 	}
 	if json.Unmarshal(folder.Config, &top) == nil && len(top.Mohawk) > 0 && string(top.Mohawk) != "null" {
 		folder.Close()
+		folder = nil
 		if cfg, saved, folder, err = models.LoadStudent(dir); err != nil {
 			return nil, err
 		}

@@ -2,9 +2,12 @@ package generate
 
 import (
 	"context"
+	"errors"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/zclconf/go-cty/cty"
@@ -368,4 +371,31 @@ func equal(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// A folder whose student metadata is broken fails with an error naming the
+// problem, not a panic.
+func TestBadStudentFolder(t *testing.T) {
+	dir, _ := saveStudent(t, models.FamilyPhi, []int{1}, ssd)
+	path := filepath.Join(dir, "config.json")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(string(raw), `"mixers": {`, `"mixers": {"9": {"name": "mamba2"}, `, 1)
+	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(context.Background(), dir, Options{})
+	if err == nil || !strings.Contains(err.Error(), `layer "9"`) {
+		t.Errorf("a mixer at layer 9 of 2: %v", err)
+	}
+
+	dir, _ = saveStudent(t, models.FamilyPhi, []int{1}, ssd)
+	_, err = Load(context.Background(), dir, Options{Mixer: func(context.Context, string) (mixer.Mixer, error) {
+		return nil, errors.New("no such plugin")
+	}})
+	if err == nil || !strings.Contains(err.Error(), "layer 1: no such plugin") {
+		t.Errorf("an unresolvable mixer: %v", err)
+	}
 }
