@@ -151,11 +151,36 @@ func Open(ctx context.Context, p *pipeline.Pipeline, opt Options) (*Engine, hcl.
 		}
 		e.students[s.Name] = sm
 	}
+
+	// Plugin blocks nothing above launched: their files must still be
+	// usable, or the pipeline names something that cannot run.
+	for _, pl := range p.Plugins {
+		k := plugins.Kind(pl.Kind)
+		if (k == plugins.KindBackend && pl.Name == p.Backend.Name) || (k == plugins.KindMixer && e.usesMixer(pl.Name)) {
+			continue
+		}
+		if _, err := finder.Find(k, pl.Name); err != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Plugin unavailable",
+				Detail: err.Error(), Subject: rangePtr(pl.Range)})
+		}
+	}
 	if diags.HasErrors() {
 		e.Close()
 		return nil, diags
 	}
 	return e, diags
+}
+
+// usesMixer reports whether a student's mixer block names the mixer name.
+func (e *Engine) usesMixer(name string) bool {
+	for _, s := range e.p.Students {
+		for _, mb := range s.Mixers {
+			if mb.Name == name {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func newEngine(p *pipeline.Pipeline, opt Options) *Engine {

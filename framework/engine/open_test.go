@@ -73,18 +73,22 @@ student "a" {
 student "b" {
   mixer "nosuchmixer" {}
 }
+plugin "mixer" "unused" {
+  path = "`+filepath.Join(dir, "missing")+`"
+}
 `)
 	t.Log(text)
-	var ghost, nosuch bool
+	var ghost, nosuch, unused bool
 	for _, d := range diags {
 		if d.Subject == nil {
 			continue
 		}
 		ghost = ghost || strings.Contains(d.Detail, `mixer plugin "ghost": the path given for it cannot be used`)
 		nosuch = nosuch || strings.Contains(d.Detail, `no mixer plugin "nosuchmixer"`)
+		unused = unused || strings.Contains(d.Detail, `mixer plugin "unused": the path given for it cannot be used`)
 	}
-	if !ghost || !nosuch {
-		t.Errorf("expected diagnostics for the unusable ghost plugin and the missing nosuchmixer, got:\n%s", text)
+	if !ghost || !nosuch || !unused {
+		t.Errorf("expected diagnostics for the unusable ghost plugin, the missing nosuchmixer and the unused plugin's missing file, got:\n%s", text)
 	}
 }
 
