@@ -56,7 +56,8 @@ func (e *Engine) evaluate(ctx context.Context, tg evalTarget, set *data.Set, tok
 	if set.Len() == 0 {
 		return res, fmt.Errorf("evaluate %s: the validation set is empty (raise the dataset's validation fraction or add text)", tg.ref)
 	}
-	batch := max(1, min(evalBatchTokens/set.SeqLen(), set.Len()))
+	wanted := int((tokens + int64(set.SeqLen()) - 1) / int64(set.SeqLen())) // sequences
+	batch := max(1, min(evalBatchTokens/set.SeqLen(), set.Len(), wanted))
 	key := fmt.Sprintf("%s/%d/%d", tg.ref, batch, set.SeqLen())
 	ep, ok := e.evals[key]
 	if !ok {
