@@ -194,9 +194,6 @@ func (r *run) teacherRows(ctx context.Context) error {
 			return err
 		}
 		r.st.Rows = append(r.st.Rows, savedRow(Row{Model: ref, Stage: "checkpoint", ValPPL: sc.ValPPL, Agreement: math.NaN(), TeacherPPL: math.NaN()}))
-		if err := r.metrics.write(evalMetrics{Time: now(), Stage: "", Model: ref, Eval: evalMap(sc)}); err != nil {
-			return err
-		}
 		e.log.Info().Str("model", ref).Float64("val_ppl", sc.ValPPL).Msg("teacher evaluated")
 	}
 	return nil
