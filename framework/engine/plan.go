@@ -255,6 +255,7 @@ func (pl *Plan) Print(w io.Writer) {
 	for _, s := range pl.Stages {
 		calibrated = calibrated && s.Calibrated
 	}
+	fmt.Fprintln(w, "memory: params, optimizer state and one micro-batch's forward values without buffer reuse (an upper bound)")
 	if calibrated {
 		fmt.Fprintf(w, "times: one step of each stage timed on the %s backend; evaluation not included\n", pl.Backend)
 	} else {
