@@ -150,3 +150,44 @@ output { dir = "run" }
 	}
 	t.Logf("%+v", res.Rows)
 }
+
+// Two runs of one engine (and a calibrated plan between them) give the
+// same losses: each run starts from the models' initial values.
+func TestRunTwiceSameLosses(t *testing.T) {
+	dir := t.TempDir()
+	p := writePipeline(t, dir, "twice.hcl", tinyTeacher+`
+stage "pretrain" {
+  kind         = "pretrain"
+  model        = teacher.tiny
+  dataset      = dataset.text
+  tokens       = 4096
+  batch_tokens = 1024
+  micro_batch  = 16
+  optimizer { lr = 3e-3 }
+}
+output { dir = "run" }
+`)
+	e := open(t, p, testOptions(t))
+	res, err := e.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := readMetrics(t, res.Metrics)
+	if _, err := e.Plan(); err != nil {
+		t.Fatal(err)
+	}
+	res, err = e.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, _ := readMetrics(t, res.Metrics)
+	a, b := first["pretrain"], second["pretrain"]
+	if len(a) != 4 || len(b) != 4 {
+		t.Fatalf("losses %v and %v", a, b)
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			t.Errorf("step %d: loss %v in the first run, %v in the second", i, a[i], b[i])
+		}
+	}
+}

@@ -88,6 +88,14 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, err
 	}
+	// Every run starts from the models' initial values (a resumed one then
+	// loads its checkpoint over them), whatever an earlier Run or Plan of
+	// this engine left on the host or the backend.
+	e.weights = map[string]map[string]*graph.Tensor{}
+	for _, sm := range e.students {
+		sm.initOut = nil
+	}
+	e.forgetResident()
 	r := &run{e: e, out: out, st: &runState{Version: stateVersion, ModelTokens: map[string]int64{}}}
 	keep := int64(-1)
 	if e.opt.Resume {
