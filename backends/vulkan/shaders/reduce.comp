@@ -4,9 +4,14 @@
 // invocations folds a fixed, strided share of the reduced elements and a
 // shared-memory tree combines them, so results are the same on every run.
 //
+// A long reduction into few outputs is split in chunks: a first dispatch
+// writes one partial per (output, chunk) and a second reduces those, so the
+// work spreads over the whole device in a fixed order.
+//
 // Parameters at p[B..]: 0 outputs, 1 reduced count, 2 kept rank, 3 reduced
-// rank, 8..15 kept dims, 16..23 their strides in the input, 24..31 reduced
-// dims, 32..39 their strides. The output is contiguous.
+// rank, 4 chunks per output (0 means 1), 5 chunk length, 8..15 kept dims,
+// 16..23 their strides in the input, 24..31 reduced dims, 32..39 their
+// strides. The output (one element per output and chunk) is contiguous.
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 64) in;
 #include "common.glsl"
@@ -32,15 +37,19 @@ void main() {
     uint outs = p[B + 0u], count = p[B + 1u], keptRank = p[B + 2u], redRank = p[B + 3u];
     uint lid = gl_LocalInvocationID.x;
     uint identity = OP == 0u ? 0u : (DT == DT_F32 ? 0xff800000u : 0x80000000u);
-    for (uint dst = gl_WorkGroupID.x; dst < outs; dst += gl_NumWorkGroups.x) {
-        uint rem = dst, base = 0u;
+    uint chunks = max(p[B + 4u], 1u);
+    uint chunkLen = p[B + 4u] == 0u ? count : p[B + 5u];
+    for (uint dst = gl_WorkGroupID.x; dst < outs * chunks; dst += gl_NumWorkGroups.x) {
+        uint chunk = dst % chunks;
+        uint rem = dst / chunks, base = 0u;
         for (int d = int(keptRank) - 1; d >= 0; d--) {
             uint dim = p[B + 8u + uint(d)];
             base += (rem % dim) * p[B + 16u + uint(d)];
             rem /= dim;
         }
         uint acc = identity;
-        for (uint r = lid; r < count; r += 64u) {
+        uint end = min(count, (chunk + 1u) * chunkLen);
+        for (uint r = chunk * chunkLen + lid; r < end; r += 64u) {
             uint rr = r, off = base;
             for (int d = int(redRank) - 1; d >= 0; d--) {
                 uint dim = p[B + 24u + uint(d)];
