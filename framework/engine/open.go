@@ -152,6 +152,8 @@ func Open(ctx context.Context, p *pipeline.Pipeline, opt Options) (*Engine, hcl.
 		e.students[s.Name] = sm
 	}
 
+	diags = append(diags, e.checkStages(ctx)...)
+
 	// Plugin blocks nothing above launched: their files must still be
 	// usable, or the pipeline names something that cannot run.
 	for _, pl := range p.Plugins {
