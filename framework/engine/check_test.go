@@ -32,9 +32,9 @@ stage "pre" {
 	diags, text := openDiags(t, src)
 	t.Log(text)
 	want := map[string]hcl.DiagnosticSeverity{
-		`seq_len 32 is longer than teacher "small"'s 16 learned positions`: hcl.DiagError,
+		`seq_len 32 is longer than teacher "small"'s 16 learned positions`:   hcl.DiagError,
 		`its tokenizer has 257 ids but teacher "small"'s vocabulary has 200`: hcl.DiagError,
-		`dataset "nothing" matches no file yet`:                                hcl.DiagWarning,
+		`dataset "nothing" matches no file yet`:                              hcl.DiagWarning,
 	}
 	for msg, sev := range want {
 		found := false
