@@ -8,6 +8,7 @@ import (
 )
 
 func TestOpenStageChecks(t *testing.T) {
+	t.Parallel()
 	src := `
 teacher "small" {
   config = { model_type = "gpt2", vocab_size = 200, n_embd = 32, n_layer = 2, n_head = 2, n_positions = 16 }

@@ -15,6 +15,7 @@ import (
 // stages (the "checkpoint" row), distilled, and never copied into the run's
 // checkpoints.
 func TestDistillFromTeacherFolder(t *testing.T) {
+	t.Parallel()
 	// Make the teacher folder with a short pretraining run.
 	pre := t.TempDir()
 	p := writePipeline(t, pre, "pre.hcl", tinyTeacher+`
@@ -92,6 +93,7 @@ output { dir = "run" }
 // A teacher folder with only config.json validates (with a warning): the
 // shipped pipelines are checked against configs of the real models' shape.
 func TestOpenConfigOnlyTeacher(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	folder := filepath.Join(dir, "phi")
 	os.MkdirAll(folder, 0o755)

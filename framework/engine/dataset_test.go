@@ -6,6 +6,7 @@ import (
 )
 
 func TestMaxTokensCapsCorpus(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	src := strings.Replace(tinyTeacher, "validation = 0.05", "validation = 0.05\n  max_tokens = 40000", 1)
 	p := writePipeline(t, dir, "cap.hcl", src)

@@ -66,6 +66,7 @@ stage "distill" {
 `
 
 func TestDistillEndToEnd(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := writePipeline(t, dir, "distill.hcl", tinyTeacher+distillStages+`
 output {

@@ -11,6 +11,7 @@ import (
 // A memory budget too small for two layers' matrices makes matrix
 // orientation one program per layer; the engine steps them together.
 func TestMatrixOrientationLayerGroups(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := writePipeline(t, dir, "groups.hcl", tinyTeacher+`
 student "s" {

@@ -9,6 +9,7 @@ import (
 // every layer) and "layer" (layer 1 kept as attention, copied from the
 // teacher by InitFromTeacher).
 func TestHybridStudents(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := writePipeline(t, dir, "h.hcl", tinyTeacher+`
 student "h" {

@@ -9,6 +9,7 @@ import (
 // A student whose every layer is the attention mixer, initialised from the
 // teacher, is the teacher: same perplexity, full agreement.
 func TestInitFromTeacherCopiesAttention(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := writePipeline(t, dir, "copy.hcl", tinyTeacher+`
 student "copy" {

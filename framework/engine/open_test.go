@@ -27,6 +27,7 @@ func openDiags(t *testing.T, src string) (hcl.Diagnostics, string) {
 }
 
 func TestOpenLayerOutOfRange(t *testing.T) {
+	t.Parallel()
 	diags, text := openDiags(t, tinyTeacher+`
 student "s" {
   mixer "mamba2" {
@@ -58,6 +59,7 @@ student "s" {
 }
 
 func TestOpenUnreachablePlugins(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	notExe := filepath.Join(dir, "mohawk-mixer-ghost")
 	if err := os.WriteFile(notExe, []byte("not a program"), 0o644); err != nil {
@@ -93,6 +95,7 @@ plugin "mixer" "unused" {
 }
 
 func TestOpenUnknownBackend(t *testing.T) {
+	t.Parallel()
 	src := strings.Replace(tinyTeacher, `backend "cpu" { threads = 1 }`, `backend "quantum" {}`, 1)
 	diags, text := openDiags(t, src)
 	if !diags.HasErrors() || !strings.Contains(text, `no backend plugin "quantum"`) || !strings.Contains(text, `backend "quantum"`) {
@@ -101,6 +104,7 @@ func TestOpenUnknownBackend(t *testing.T) {
 }
 
 func TestOpenMixerAttributeTypo(t *testing.T) {
+	t.Parallel()
 	diags, text := openDiags(t, tinyTeacher+`
 student "s" {
   mixer "mamba2" {
@@ -114,6 +118,7 @@ student "s" {
 }
 
 func TestConfigFromMap(t *testing.T) {
+	t.Parallel()
 	cfg, raw, err := ConfigFromMap(map[string]any{"model_type": "phi", "vocab_size": 257, "hidden_size": 32,
 		"num_hidden_layers": 2, "num_attention_heads": 2, "max_position_embeddings": 32})
 	if err != nil {
@@ -129,6 +134,7 @@ func TestConfigFromMap(t *testing.T) {
 }
 
 func TestBackendEnv(t *testing.T) {
+	t.Parallel()
 	got := strings.Join(backendEnv(pipeline.Backend{Name: "vulkan", Threads: 3, Device: "1"}), " ")
 	if got != "GOMAXPROCS=3 MOHAWK_VULKAN_THREADS=3 MOHAWK_VULKAN_DEVICE=1" {
 		t.Errorf("backendEnv = %q", got)

@@ -7,6 +7,7 @@ import (
 )
 
 func TestPlanCounts(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := writePipeline(t, dir, "plan.hcl", tinyTeacher+distillStages)
 	for _, calibrate := range []bool{false, true} {

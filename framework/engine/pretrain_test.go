@@ -60,6 +60,7 @@ func meanOf(xs []float64) float64 {
 }
 
 func TestPretrainTeacherFromScratch(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := writePipeline(t, dir, "pretrain.hcl", tinyTeacher+`
 stage "pretrain" {
@@ -119,6 +120,7 @@ output {
 // The from-scratch baseline: a student with init_from = "scratch" trained by
 // next-token prediction alone; its row carries agreement with the teacher.
 func TestPretrainStudentFromScratch(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := writePipeline(t, dir, "scratch.hcl", tinyTeacher+`
 student "scratch" {
@@ -154,6 +156,7 @@ output { dir = "run" }
 // Two runs of one engine (and a calibrated plan between them) give the
 // same losses: each run starts from the models' initial values.
 func TestRunTwiceSameLosses(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := writePipeline(t, dir, "twice.hcl", tinyTeacher+`
 stage "pretrain" {

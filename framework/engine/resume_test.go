@@ -99,6 +99,7 @@ func stepLosses(t *testing.T, metrics string) []float64 {
 }
 
 func TestResumeAfterKill(t *testing.T) {
+	t.Parallel()
 	src := tinyTeacher + resumeStages
 
 	// The uninterrupted run.
@@ -192,6 +193,7 @@ func TestResumeAfterKill(t *testing.T) {
 }
 
 func TestNaNStopsStageAndKeepsCheckpoint(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := writePipeline(t, dir, "nan.hcl", tinyTeacher+`
 stage "good" {
