@@ -59,6 +59,9 @@ func New(opts Options) (*Backend, error) {
 		return nil, err
 	}
 	b := &Backend{c: c, opts: opts, resident: map[string]*residentTensor{}, programs: map[backend.ProgramID]*program{}}
+	if os.Getenv(FusionEnv) == "0" {
+		b.opts.NoFusion = true
+	}
 	if path := os.Getenv(ProfileEnv); path != "" {
 		b.opts.Profile = true
 		b.profileLog = &profileLog{path: path, totals: map[string]*kernelTotal{}}
@@ -218,7 +221,7 @@ func (b *Backend) Compile(ctx context.Context, g *graph.Graph) (backend.ProgramI
 	if err := b.checkOpen(); err != nil {
 		return 0, err
 	}
-	p, err := compile(b.c, g, b.opts.Profile)
+	p, err := compile(b.c, g, b.opts.Profile, !b.opts.NoFusion)
 	if err != nil {
 		return 0, err
 	}

@@ -214,7 +214,7 @@ type deviceContext struct {
 
 // numBindings is the number of storage buffers of the one descriptor set
 // layout every shader uses (see shaders/common.glsl).
-const numBindings = 6
+const numBindings = 9
 
 func openContext(d *physicalDevice) (*deviceContext, error) {
 	contextsMu.Lock()

@@ -15,6 +15,9 @@ type Options struct {
 	// Profile records a GPU timestamp around every dispatch, for
 	// Backend.Profile (where the device's queue supports timestamps).
 	Profile bool
+	// NoFusion runs every elementwise op as a dispatch of its own (for
+	// comparisons; fusion is on by default, or off with MOHAWK_VULKAN_FUSION=0).
+	NoFusion bool
 }
 
 // StepTime is the GPU time of one dispatch of a program's last run.
@@ -38,6 +41,8 @@ const (
 	// run, the file is rewritten with the GPU time summed per program and
 	// kernel over all runs so far (a diagnostic for plugin runs).
 	ProfileEnv = "MOHAWK_VULKAN_PROFILE"
+	// FusionEnv set to 0 turns elementwise fusion off (Options.NoFusion).
+	FusionEnv = "MOHAWK_VULKAN_FUSION"
 )
 
 var (

@@ -96,6 +96,7 @@ type program struct {
 	cb        vk.CommandBuffer
 	bound     []*residentTensor // the residents the command buffer was recorded with
 	queries   vk.QueryPool      // timestamps around every dispatch, when profiling
+	fuse      bool              // run elementwise chains as one dispatch
 }
 
 // bigTiles is the number of 128x128 tiles from which a matmul uses them.
@@ -106,7 +107,7 @@ var bigTiles = math.MaxInt
 // maxGroups bounds the x dimension of a dispatch; kernels loop beyond it.
 const maxGroups = 65535
 
-func compile(c *deviceContext, g *graph.Graph, profile bool) (*program, error) {
+func compile(c *deviceContext, g *graph.Graph, profile, fuse bool) (*program, error) {
 	if err := g.Validate(graph.DefaultLimits); err != nil {
 		return nil, fmt.Errorf("vulkan: %w", err)
 	}
@@ -121,7 +122,7 @@ func compile(c *deviceContext, g *graph.Graph, profile bool) (*program, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p := &program{c: c, g: g, fallible: map[uint32]fallible{}}
+	p := &program{c: c, g: g, fallible: map[uint32]fallible{}, fuse: fuse}
 	if err := p.lower(); err != nil {
 		p.free()
 		return nil, err
@@ -164,6 +165,23 @@ func (p *program) lower() error {
 	g := p.g
 	p.vals = make([]ref, len(g.Nodes))
 	consts := map[string]ref{}
+	deferOK := make([]bool, len(g.Nodes))
+	if p.fuse {
+		deferOK = deferrable(g)
+	}
+	exprs := make([]*expr, len(g.Nodes)) // values kept as expressions
+	// materialize gives a deferred value a buffer: its expression runs as
+	// a step now (its inputs are all computed already).
+	materialize := func(v graph.Value) {
+		e := exprs[v]
+		if e == nil {
+			return
+		}
+		exprs[v] = nil
+		out, _ := p.temp(g.Nodes[v].Type)
+		p.vals[v] = out
+		p.emitExpr(e, out, g.Nodes[v].Type.Shape)
+	}
 	labeled := 0
 	label := func(node int) { // name the steps of a node, for profiles
 		for k := labeled; k < len(p.steps); k++ {
@@ -182,7 +200,17 @@ func (p *program) lower() error {
 		in := make([]ref, len(n.Inputs))
 		inT := make([]graph.Type, len(n.Inputs))
 		for j, v := range n.Inputs {
-			in[j], inT[j] = p.vals[v], g.Nodes[v].Type
+			inT[j] = g.Nodes[v].Type
+		}
+		if fusible(n, inT) {
+			if err := p.lowerElementwise(i, n, inT, exprs, deferOK[i], materialize); err != nil {
+				return fail("%v", err)
+			}
+			continue
+		}
+		for j, v := range n.Inputs {
+			materialize(v)
+			in[j] = p.vals[v]
 		}
 		shape := n.Type.Shape
 		size := shape.Size()
@@ -220,24 +248,6 @@ func (p *program) lower() error {
 			p.temps[out.tmp].pinned = true
 			p.temps[out.tmp].init = leaf
 			consts[string(leaf)] = out
-		case n.Op == graph.OpCast:
-			op := opCastF2I
-			if inT[0].DType == graph.I32 {
-				op = opCastI2F
-			}
-			p.eltwise(op, dtCode(inT[0].DType), out, shape, in, inT, 0)
-		case n.Op.IsUnary() || n.Op.IsBinary():
-			op, ok := elementwise[n.Op]
-			if !ok || (inT[0].DType == graph.I32 && !intOps[op]) {
-				return fail("%s in %v is not supported by the vulkan backend", n.Op, dt)
-			}
-			p.eltwise(op, dtCode(inT[0].DType), out, shape, in, inT, 0)
-		case n.Op == graph.OpWhere:
-			var condFloat uint32
-			if inT[0].DType == graph.F32 {
-				condFloat = 1
-			}
-			p.eltwise(opWhere, dtCode(dt), out, shape, in, inT, condFloat)
 		case n.Op == graph.OpTranspose:
 			st := inT[0].Shape.Strides()
 			src := make([]int, len(shape))
@@ -718,7 +728,7 @@ func (p *program) record(res []*residentTensor) error {
 	all := append(slices.Clone(p.steps), p.updates...)
 	writes := make([]vk.WriteDescriptorSet, 0, len(all)*numBindings)
 	for i, s := range all {
-		bufs := [numBindings]*buffer{p.params, p.status, bufOf(s.out), c.dummy, c.dummy, c.dummy}
+		bufs := [numBindings]*buffer{p.params, p.status, bufOf(s.out), c.dummy, c.dummy, c.dummy, c.dummy, c.dummy, c.dummy}
 		for j, r := range s.in {
 			bufs[3+j] = bufOf(r)
 		}
@@ -1008,4 +1018,116 @@ func (p *program) assignBuffers() error {
 		}
 	}
 	return nil
+}
+
+// lowerElementwise builds node i's expression from its inputs (inlining
+// those kept as expressions) and either keeps it (defer) or runs it.
+func (p *program) lowerElementwise(i int, n *graph.Node, inT []graph.Type, exprs []*expr, keep bool, materialize func(graph.Value)) error {
+	var op uint32
+	dt := dtCode(inT[0].DType)
+	switch {
+	case n.Op == graph.OpCast:
+		op = opCastF2I
+		if inT[0].DType == graph.I32 {
+			op = opCastI2F
+		}
+	case n.Op == graph.OpWhere:
+		op, dt = opWhere, dtCode(n.Type.DType)
+	default:
+		var ok bool
+		op, ok = elementwise[n.Op]
+		if !ok || (inT[0].DType == graph.I32 && !intOps[op]) {
+			return fmt.Errorf("%s in %v is not supported by the vulkan backend", n.Op, inT[0].DType)
+		}
+	}
+	e := &expr{}
+	// Inline what fits; anything else is read from memory.
+	loads, ops := 0, 1
+	for _, v := range n.Inputs {
+		if sub := exprs[v]; sub != nil {
+			if loads+len(sub.loads) > maxFusedInputs || ops+len(sub.ops) > maxFusedOps {
+				materialize(v)
+				loads++
+				continue
+			}
+			loads, ops = loads+len(sub.loads), ops+len(sub.ops)
+		} else {
+			loads++
+		}
+	}
+	if loads > maxFusedInputs {
+		for _, v := range n.Inputs {
+			materialize(v)
+		}
+	}
+	args := make([]int, len(n.Inputs))
+	for j, v := range n.Inputs {
+		if sub := exprs[v]; sub != nil {
+			args[j] = e.inline(sub)
+			exprs[v] = nil
+		} else {
+			args[j] = e.load(p.vals[v], inT[j].Shape)
+		}
+	}
+	e.ops = append(e.ops, exprOp{op: op, dt: dt, condFloat: n.Op == graph.OpWhere && inT[0].DType == graph.F32, args: args})
+	if keep {
+		exprs[i] = e
+		return nil
+	}
+	out, err := p.temp(n.Type)
+	if err != nil {
+		return err
+	}
+	p.vals[i] = out
+	p.emitExpr(e, out, n.Type.Shape)
+	return nil
+}
+
+// emitExpr adds the step computing e over shape into out: the plain
+// eltwise kernel for a single op, fused.comp for a chain.
+func (p *program) emitExpr(e *expr, out ref, shape graph.Shape) {
+	count := shape.Size()
+	if count == 0 {
+		return
+	}
+	if len(e.ops) == 1 {
+		o := e.ops[0]
+		in := make([]ref, len(o.args))
+		inT := make([]graph.Type, len(o.args))
+		for j, a := range o.args {
+			in[j], inT[j] = e.loads[a].r, graph.Type{Shape: e.loads[a].shape}
+		}
+		p.eltwise(o.op, o.dt, out, shape, in, inT, b2u(o.condFloat))
+		return
+	}
+	strides := [][]int{shape.Strides()}
+	for _, l := range e.loads {
+		strides = append(strides, broadcastStrides(l.shape, shape))
+	}
+	dims, cs := collapse(shape, strides)
+	w := make([]uint32, 80+4*len(e.ops))
+	w[0], w[1], w[2], w[3] = uint32(count), uint32(len(dims)), uint32(len(e.loads)), uint32(len(e.ops))
+	for d := range dims {
+		w[8+d], w[16+d] = uint32(dims[d]), uint32(cs[0][d])
+		for k := range e.loads {
+			w[25+9*k+d] = uint32(cs[1+k][d])
+		}
+	}
+	slot := func(a int) uint32 {
+		if a >= 0 {
+			return uint32(a)
+		}
+		return uint32(len(e.loads) - a - 1)
+	}
+	for j, o := range e.ops {
+		w[80+4*j] = o.word()
+		for k, a := range o.args {
+			w[81+4*j+k] = slot(a)
+		}
+	}
+	in := make([]ref, len(e.loads))
+	for k, l := range e.loads {
+		in[k] = l.r
+	}
+	p.steps = append(p.steps, step{shader: "fused", param: p.addParams(w), out: out, in: in, groups: groupsFor(count, 256)})
 }
