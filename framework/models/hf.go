@@ -104,14 +104,14 @@ func (h *hfConfig) ropeParam(key string, fallback float64) float64 {
 }
 
 // ropeDefault reports an error unless the rotary embedding is the plain one.
-func (h *hfConfig) ropeDefault() error {
-	for _, m := range []map[string]any{h.RopeParameters, h.RopeScaling} {
-		if t, ok := m["rope_type"].(string); ok && t != "default" {
-			return fmt.Errorf("rope_type %q is not supported (default)", t)
-		}
-		if t, ok := m["type"].(string); ok && t != "default" {
-			return fmt.Errorf("rope scaling %q is not supported (default)", t)
-		}
+func (h *hfConfig) ropeDefault(family string) error {
+	r, err := h.ropeScaling()
+	if err != nil {
+		return err
+	}
+	if r.Type != "" {
+		key, _ := h.ropeObject()
+		return fmt.Errorf("%s: rope_type %q is not supported for %s (default)", key, r.Type, family)
 	}
 	return nil
 }
@@ -217,7 +217,7 @@ func (h *hfConfig) family(path string) (HFConfig, error) {
 		if h.Tie != nil && *h.Tie {
 			return fail(fmt.Errorf("tie_word_embeddings is not supported for phi"))
 		}
-		if err := h.ropeDefault(); err != nil {
+		if err := h.ropeDefault(FamilyPhi); err != nil {
 			return fail(err)
 		}
 		frac := 0.5
@@ -230,7 +230,7 @@ func (h *hfConfig) family(path string) (HFConfig, error) {
 			hd = h.Hidden / h.Heads
 		}
 		cfg := PhiConfig{Vocab: h.Vocab, DModel: h.Hidden, Layers: h.Layers, Heads: h.Heads, SeqLen: h.MaxPositions,
-			MLPHidden: h.Intermediate, RotaryDim: int(frac * float64(hd)), RopeTheta: h.ropeParam("rope_theta", h.RopeTheta),
+			MLPHidden: h.Intermediate, RotaryDim: int(frac * float64(hd)), RopeTheta: h.ropeTheta(),
 			LayerNormEps: h.LayerNormEps}
 		if cfg.RotaryDim == 0 {
 			return fail(fmt.Errorf("partial_rotary_factor %g gives no rotary channels, which is not supported", frac))
@@ -252,11 +252,12 @@ func (h *hfConfig) family(path string) (HFConfig, error) {
 		if h.Heads > 0 && h.HeadDim != 0 && h.HeadDim != h.Hidden/h.Heads {
 			return fail(fmt.Errorf("head_dim %d differs from hidden_size/num_attention_heads, which is not supported", h.HeadDim))
 		}
-		if err := h.ropeDefault(); err != nil {
+		scaling, err := h.ropeScaling()
+		if err != nil {
 			return fail(err)
 		}
 		cfg := LlamaConfig{Vocab: h.Vocab, DModel: h.Hidden, Layers: h.Layers, Heads: h.Heads, SeqLen: h.MaxPositions,
-			KVHeads: h.KVHeads, MLPHidden: h.Intermediate, RopeTheta: h.ropeParam("rope_theta", h.RopeTheta),
+			KVHeads: h.KVHeads, MLPHidden: h.Intermediate, RopeTheta: h.ropeTheta(), RopeScaling: scaling,
 			RMSNormEps: h.RMSNormEps, TieEmbeddings: h.Tie != nil && *h.Tie}
 		if err := cfg.Defaults().Validate(); err != nil {
 			return fail(err)

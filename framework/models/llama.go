@@ -12,15 +12,16 @@ import (
 )
 
 // LlamaConfig describes a Llama-style model: RMSNorm, SwiGLU MLP, full
-// rotary embedding and grouped-query attention. Zero fields take the
-// defaults of Defaults.
+// rotary embedding (optionally rescaled, as Llama 3.1's) and grouped-query
+// attention. Zero fields take the defaults of Defaults.
 type LlamaConfig struct {
 	Vocab, DModel, Layers, Heads, SeqLen int
-	KVHeads                              int     // Heads
-	MLPHidden                            int     // 4·DModel
-	RopeTheta                            float64 // 10000
-	RMSNormEps                           float64 // 1e-6
-	TieEmbeddings                        bool    // lm_head shares model.embed_tokens.weight
+	KVHeads                              int         // Heads
+	MLPHidden                            int         // 4·DModel
+	RopeTheta                            float64     // 10000
+	RopeScaling                          RopeScaling // none: the plain rotary embedding
+	RMSNormEps                           float64     // 1e-6
+	TieEmbeddings                        bool        // lm_head shares model.embed_tokens.weight
 	// Mixers replaces the attention of the layers it holds (a student;
 	// see BuildStudent). Nil builds the teacher.
 	Mixers map[int]LayerMixer
@@ -59,7 +60,7 @@ func (c LlamaConfig) Validate() error {
 	if c.Heads%c.KVHeads != 0 {
 		return fmt.Errorf("kv_heads (%d) must divide heads (%d)", c.KVHeads, c.Heads)
 	}
-	return nil
+	return c.RopeScaling.Validate()
 }
 
 // BuildLlama appends a Llama-style LM over an i32 input "tokens" [batch,
@@ -89,6 +90,7 @@ func buildLlamaOpts(ctx context.Context, b *graph.Builder, cfg LlamaConfig, dt g
 	in := &initializer{b: b, dt: dt, prefix: opt.prefix, rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))}
 	d, t, f := cfg.DModel, cfg.SeqLen, cfg.MLPHidden
 	hd := d / cfg.Heads
+	invFreq := cfg.RopeScaling.InvFreqs(hd, cfg.RopeTheta)
 	resid := 0.02 / math.Sqrt(2*float64(cfg.Layers))
 	tokens := tokensInput(b, batch, t)
 	embed := in.normal("model.embed_tokens.weight", 0.02, cfg.Vocab, d)
@@ -111,7 +113,7 @@ func buildLlamaOpts(ctx context.Context, b *graph.Builder, cfg LlamaConfig, dt g
 				return b.Transpose(b.Reshape(x, batch, t, n, hd), 0, 2, 1, 3) // [B,n,T,D]
 			}
 			q, k, v := heads("q_proj", cfg.Heads), heads("k_proj", cfg.KVHeads), heads("v_proj", cfg.KVHeads)
-			q, k = nn.RoPE(b, q, hd, cfg.RopeTheta, 0), nn.RoPE(b, k, hd, cfg.RopeTheta, 0)
+			q, k = nn.RoPEInvFreq(b, q, invFreq, 0), nn.RoPEInvFreq(b, k, invFreq, 0)
 			var y graph.Value
 			probs, y = attend(b, q, k, v, 1/math.Sqrt(float64(hd)))
 			y = b.Reshape(b.Transpose(y, 0, 2, 1, 3), batch, t, d)

@@ -77,13 +77,18 @@ func fixtureLogits(t *testing.T, dir string) (got, want *graph.Tensor, family st
 }
 
 // Each family's float32 logits match PyTorch's (computed in float64 from the
-// same float32 weights) within 1e-4 of the largest |logit|.
+// same float32 weights) within 1e-4 of the largest |logit|. llama3 is a
+// Llama with Llama 3.1 rope scaling (rope_parameters, rope_type llama3) and
+// a tied head.
 func TestHFParity(t *testing.T) {
-	for _, fam := range []string{FamilyPhi, FamilyLlama, FamilyGPT2} {
+	for _, c := range []struct{ dir, family string }{
+		{FamilyPhi, FamilyPhi}, {FamilyLlama, FamilyLlama}, {FamilyGPT2, FamilyGPT2}, {"llama3", FamilyLlama},
+	} {
+		fam := c.dir
 		t.Run(fam, func(t *testing.T) {
 			got, want, family := fixtureLogits(t, filepath.Join("testdata", fam))
-			if family != fam {
-				t.Fatalf("family %q, expected %q", family, fam)
+			if family != c.family {
+				t.Fatalf("family %q, expected %q", family, c.family)
 			}
 			if !sameShape(want.Shape, got.Shape) {
 				t.Fatalf("logits %v, expected %v", got.Shape, want.Shape)

@@ -186,14 +186,18 @@ func teacherConfigJSON(cfg HFConfig) (map[string]any, error) {
 			return nil, fmt.Errorf("llama family without a llama config")
 		}
 		c := cfg.Llama.Defaults()
-		return map[string]any{
+		obj := map[string]any{
 			"architectures": []string{"LlamaForCausalLM"}, "model_type": FamilyLlama,
 			"vocab_size": c.Vocab, "hidden_size": c.DModel, "num_hidden_layers": c.Layers,
 			"num_attention_heads": c.Heads, "num_key_value_heads": c.KVHeads, "head_dim": c.DModel / c.Heads,
 			"intermediate_size": c.MLPHidden, "max_position_embeddings": c.SeqLen,
 			"rope_theta": c.RopeTheta, "rms_norm_eps": c.RMSNormEps, "hidden_act": "silu",
 			"tie_word_embeddings": c.TieEmbeddings, "attention_bias": false, "mlp_bias": false,
-		}, nil
+		}
+		if rs := c.RopeScaling.hfObject(); rs != nil {
+			obj["rope_scaling"] = rs
+		}
+		return obj, nil
 	case FamilyGPT2:
 		if cfg.GPT2 == nil {
 			return nil, fmt.Errorf("gpt2 family without a gpt2 config")
@@ -282,7 +286,22 @@ func configObject(cfg HFConfig, params map[string]*graph.Tensor) (map[string]any
 						m[k] = fresh[k]
 					}
 				}
+				if cfg.Llama != nil {
+					// The scaling keys state the config's rope scaling.
+					for _, k := range ropeScalingKeys {
+						delete(m, k)
+					}
+					m["rope_type"] = "default"
+					for k, v := range cfg.Llama.RopeScaling.hfObject() {
+						m[k] = v
+					}
+				}
 				out["rope_parameters"] = m
+			}
+		}
+		if cfg.Llama != nil && fresh["rope_scaling"] == nil {
+			if _, ok := out["rope_scaling"]; ok {
+				out["rope_scaling"] = nil // none: rope_scaling would win over rope_parameters
 			}
 		}
 	}

@@ -102,16 +102,40 @@ func CausalAttention(b *graph.Builder, q, k, v graph.Value, scale float64, offse
 // (partial rotary, as Phi's). The cos/sin tables are computed in float64 and
 // embedded as constants.
 func RoPE(b *graph.Builder, x graph.Value, rotaryDim int, theta float64, offset int) graph.Value {
-	s := b.Shape(x)
-	if len(s) != 4 || rotaryDim <= 0 || rotaryDim%2 != 0 || rotaryDim > s[3] {
+	if rotaryDim <= 0 || rotaryDim%2 != 0 {
 		b.Fail(fmt.Errorf("rope: rotary dim %d must be even and ≤ the head dim of %v", rotaryDim, b.Type(x)))
 		return graph.NoValue
 	}
-	t, half := s[2], rotaryDim/2
+	return RoPEInvFreq(b, x, RoPEInvFreqs(rotaryDim, theta), offset)
+}
+
+// RoPEInvFreqs are the inverse frequencies theta^(−2i/rotaryDim), i <
+// rotaryDim/2, of the plain rotary embedding: channel pair i turns by
+// position·invFreq[i].
+func RoPEInvFreqs(rotaryDim int, theta float64) []float64 {
+	inv := make([]float64, rotaryDim/2)
+	for i := range inv {
+		inv[i] = math.Pow(theta, -float64(2*i)/float64(rotaryDim))
+	}
+	return inv
+}
+
+// RoPEInvFreq is RoPE with the inverse frequencies given (a rescaled rotary
+// embedding, as Llama 3's): it rotates the first 2·len(invFreq) channels of
+// x[B,H,T,D], pair (i, i+len(invFreq)) by the angle (offset+t)·invFreq[i].
+func RoPEInvFreq(b *graph.Builder, x graph.Value, invFreq []float64, offset int) graph.Value {
+	s := b.Shape(x)
+	half := len(invFreq)
+	rotaryDim := 2 * half
+	if len(s) != 4 || half == 0 || rotaryDim > s[3] {
+		b.Fail(fmt.Errorf("rope: rotary dim %d must be even and ≤ the head dim of %v", rotaryDim, b.Type(x)))
+		return graph.NoValue
+	}
+	t := s[2]
 	cos, sin := make([]float64, t*rotaryDim), make([]float64, t*rotaryDim)
 	for p := 0; p < t; p++ {
-		for i := 0; i < half; i++ {
-			ang := float64(offset+p) * math.Pow(theta, -float64(2*i)/float64(rotaryDim))
+		for i, f := range invFreq {
+			ang := float64(offset+p) * f
 			for _, j := range []int{i, i + half} {
 				cos[p*rotaryDim+j], sin[p*rotaryDim+j] = math.Cos(ang), math.Sin(ang)
 			}
