@@ -602,7 +602,7 @@ func (p *program) matmul(n *graph.Node, out ref, in []ref, inT []graph.Type) err
 	// 128x128 tiles do twice the work per shared-memory read of 64x64 ones,
 	// but leave a GPU idle unless there are many of them.
 	t := 4
-	if ((nn+127)/128)*((m+127)/128)*batch >= bigTiles {
+	if ((nn+127)/128)*((m+127)/128)*batch >= bigTiles && p.c.phys.limits.MaxComputeSharedMemorySize >= 2*16*129*4 {
 		t = 8
 	}
 	lim := p.c.phys.limits.MaxComputeWorkGroupCount
