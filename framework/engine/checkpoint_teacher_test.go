@@ -88,6 +88,49 @@ output { dir = "run" }
 	if _, err := os.Stat(filepath.Join(dir, "run", "s", "config.json")); err != nil {
 		t.Error(err)
 	}
+
+	// A student that starts from the saved one is that student: a stage
+	// at a negligible learning rate leaves its perplexity as it was.
+	dir3 := t.TempDir()
+	p3 := writePipeline(t, dir3, "again.hcl", `
+backend "cpu" { threads = 1 }
+teacher "phi" { checkpoint = "`+teacherDir+`" }
+dataset "text" {
+  files      = ["{{TEXT}}/*.txt"]
+  seq_len    = 32
+  validation = 0.05
+}
+evaluate {
+  dataset = dataset.text
+  tokens  = 2048
+}
+student "again" {
+  init_from = "`+filepath.Join(dir, "run", "s")+`"
+  mixer "mamba2" { chunk = 16 }
+}
+stage "still" {
+  kind         = "knowledge_distillation"
+  model        = student.again
+  dataset      = dataset.text
+  tokens       = 512
+  batch_tokens = 512
+  micro_batch  = 16
+  optimizer {
+    lr           = 1e-12
+    weight_decay = 0
+  }
+  schedule { kind = "constant" }
+}
+output { dir = "run" }
+`)
+	res3, err := open(t, p3, testOptions(t)).Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, before := res3.Rows[len(res3.Rows)-1], res2.Rows[1]
+	if math.Abs(again.ValPPL-before.ValPPL) > 1e-4*before.ValPPL || math.Abs(again.Agreement-before.Agreement) > 1e-9 {
+		t.Errorf("the student started from the saved one: %+v; the saved one: %+v", again, before)
+	}
 }
 
 // A teacher folder with only config.json validates (with a warning): the
