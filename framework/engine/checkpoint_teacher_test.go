@@ -158,3 +158,47 @@ student "s" {
 		t.Errorf("expected one warning about the weights:\n%s", text)
 	}
 }
+
+// Plan of a pipeline whose teacher folder holds only config.json: counted
+// and estimated (not timed), without an error.
+func TestPlanConfigOnlyTeacher(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	folder := filepath.Join(dir, "phi")
+	os.MkdirAll(folder, 0o755)
+	cfg := `{"model_type": "phi", "vocab_size": 257, "hidden_size": 32, "num_hidden_layers": 2,
+	  "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 32}`
+	if err := os.WriteFile(filepath.Join(folder, "config.json"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := writePipeline(t, dir, "p.hcl", `
+teacher "phi" { checkpoint = "`+folder+`" }
+student "s" {
+  mixer "mamba2" { chunk = 16 }
+}
+dataset "text" {
+  files   = ["{{TEXT}}/*.txt"]
+  seq_len = 32
+}
+stage "kd" {
+  kind         = "knowledge_distillation"
+  model        = student.s
+  dataset      = dataset.text
+  tokens       = 1024
+  batch_tokens = 512
+  micro_batch  = 16
+}
+`)
+	e, diags := Open(context.Background(), p, testOptions(t))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	defer e.Close()
+	pl, err := e.Plan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := pl.Stages[0]; s.Calibrated || s.Seconds <= 0 || s.Trainable == 0 || s.Frozen == 0 {
+		t.Errorf("plan %+v", s)
+	}
+}

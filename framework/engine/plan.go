@@ -73,8 +73,9 @@ func (e *Engine) assumedFLOPS() float64 {
 }
 
 // Plan builds every stage's programs and estimates their cost. Unless
-// Options.NoCalibrate, it times one optimizer step of each stage on the
-// backend (at learning rate 0, on token id 0) to estimate the time.
+// Options.NoCalibrate, it times optimizer steps of each stage on the
+// backend (at learning rate 0, on token id 0) to estimate the time; a stage
+// whose teacher has no weights yet is estimated from its FLOPs instead.
 func (e *Engine) Plan() (*Plan, error) {
 	ctx := context.Background()
 	if e.be == nil {
@@ -92,8 +93,11 @@ func (e *Engine) Plan() (*Plan, error) {
 			return nil, err
 		}
 		sp := StagePlan{Name: s.Name, Kind: s.Kind, Model: m.ref, Tokens: s.Tokens, Steps: steps, MicroBatches: micro}
+		// A teacher whose weights are not there yet (a config.json alone)
+		// cannot run a step: its stages are estimated, not timed.
+		calibrate := !e.opt.NoCalibrate && (m.teacher == nil || m.teacher.weightsErr == nil)
 		var sps []*stepProgram
-		if e.opt.NoCalibrate {
+		if !calibrate {
 			sps, err = e.stagePrograms(ctx, s, m, micro)
 		} else {
 			sps, err = e.stageSteps(ctx, s, m, micro, nil)
@@ -133,7 +137,7 @@ func (e *Engine) Plan() (*Plan, error) {
 		}
 		sp.PeakBytes = int64(4 * (float64(sp.Trainable+sp.Frozen) + optState*float64(sp.Trainable) + activations))
 		sp.FLOPs = flopsPerMicro * float64(micro) * float64(steps)
-		if e.opt.NoCalibrate {
+		if !calibrate {
 			sp.StepSeconds = flopsPerMicro * float64(micro) / pl.AssumedFLOPS
 		} else {
 			sp.StepSeconds, err = e.timeStep(ctx, sps, s.MicroBatch, s.Dataset.SeqLen)
