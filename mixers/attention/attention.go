@@ -1,6 +1,7 @@
 // Package attention is mohawk's softmax attention mixer: multi-head and
 // grouped-query attention with optional (partial) rotary embeddings in the
-// rotate-half layout, optional biases, an optional sliding window and a
+// rotate-half layout (plain, or with linear or Llama 3.1 frequency
+// scaling), optional biases, an optional sliding window and a
 // key/value cache for one-token steps. Configured as a teacher's attention
 // (Phi-1.5, Llama-3, GPT-2), it is the attention layer a hybrid student keeps
 // from its teacher: InitFromTeacher copies the teacher's projections.
@@ -93,8 +94,9 @@ func (x *layer) project(u graph.Value, name string, heads int, bias bool) graph.
 }
 
 // qkv is the queries [B,H,T,D] and keys and values [B,KV,T,D] of u, the
-// queries and keys rotated for positions offset.. when RoPE is configured
-// (rope is nil for the whole-sequence forms, which rotate with nn.RoPE).
+// queries and keys rotated when RoPE is configured (rope is nil for the
+// whole-sequence forms, which rotate positions 0.. with nn.RoPEInvFreq by
+// the layer's scaled inverse frequencies).
 func (x *layer) qkv(u graph.Value, rope func(graph.Value) graph.Value) (q, k, v graph.Value) {
 	c := x.c
 	q = x.project(u, "q_proj", c.heads, c.qkvBias)
@@ -102,7 +104,8 @@ func (x *layer) qkv(u graph.Value, rope func(graph.Value) graph.Value) (q, k, v 
 	v = x.project(u, "v_proj", c.kvHeads, c.qkvBias)
 	if c.rotaryDim > 0 {
 		if rope == nil {
-			rope = func(t graph.Value) graph.Value { return nn.RoPE(x.b, t, c.rotaryDim, c.ropeTheta, 0) }
+			inv := c.invFreqs()
+			rope = func(t graph.Value) graph.Value { return nn.RoPEInvFreq(x.b, t, inv, 0) }
 		}
 		q, k = rope(q), rope(k)
 	}
@@ -166,7 +169,8 @@ func (Mixer) MixingMatrix(ctx context.Context, l mixer.Layer) (*graph.Graph, err
 // state/v [B,KV,S,D] with S = Dims.SeqLen. The token's key and value are
 // written at row position; its query attends to rows ≤ position (and, with
 // a window, > position − sliding_window). RoPE takes the position's angles
-// from constant cos/sin tables [S, rotary_dim] by a gather.
+// from constant cos/sin tables [S, rotary_dim] by a gather, built from the
+// same (scaled) inverse frequencies as Forward's.
 func (Mixer) Step(ctx context.Context, l mixer.Layer) (*graph.Graph, error) {
 	return fragment(l, func(x *layer) error {
 		b, c, d := x.b, x.c, x.d
@@ -178,7 +182,7 @@ func (Mixer) Step(ctx context.Context, l mixer.Layer) (*graph.Graph, error) {
 
 		var rope func(graph.Value) graph.Value
 		if c.rotaryDim > 0 {
-			cosT, sinT := ropeTables(s, c.rotaryDim, c.ropeTheta)
+			cosT, sinT := ropeTables(s, c.invFreqs())
 			ids := b.Reshape(pos, 1)
 			cos := b.Gather(b.Const(dt, []int{s, c.rotaryDim}, cosT), ids) // [1, rotary_dim]
 			sin := b.Gather(b.Const(dt, []int{s, c.rotaryDim}, sinT), ids)
@@ -206,14 +210,16 @@ func (Mixer) Step(ctx context.Context, l mixer.Layer) (*graph.Graph, error) {
 	})
 }
 
-// ropeTables are the cos and sin tables [n, rotaryDim] of positions 0..n−1
-// in the rotate-half layout, computed in float64 as nn.RoPE computes them.
-func ropeTables(n, rotaryDim int, theta float64) (cos, sin []float64) {
-	half := rotaryDim / 2
+// ropeTables are the cos and sin tables [n, 2·len(invFreq)] of positions
+// 0..n−1 in the rotate-half layout, computed in float64 from the same
+// inverse frequencies as nn.RoPEInvFreq rotates by.
+func ropeTables(n int, invFreq []float64) (cos, sin []float64) {
+	half := len(invFreq)
+	rotaryDim := 2 * half
 	cos, sin = make([]float64, n*rotaryDim), make([]float64, n*rotaryDim)
 	for p := 0; p < n; p++ {
-		for i := 0; i < half; i++ {
-			ang := float64(p) * math.Pow(theta, -float64(2*i)/float64(rotaryDim))
+		for i, f := range invFreq {
+			ang := float64(p) * f
 			for _, j := range []int{i, i + half} {
 				cos[p*rotaryDim+j], sin[p*rotaryDim+j] = math.Cos(ang), math.Sin(ang)
 			}

@@ -43,8 +43,27 @@ var conformanceCases = []mixertest.Case{
 	{Name: "gpt2_biases_window", Layer: mkLayer(map[string]cty.Value{
 		"qkv_bias": cty.True, "out_bias": cty.True, "sliding_window": n(4), "scale": cty.NumberFloatVal(0.3)},
 		mixer.Dims{Batch: 1, SeqLen: 8, DModel: 6, Heads: 3, KVHeads: 3})},
+	{Name: "gqa_rope_llama3", Layer: mkLayer(llama3Scaling(map[string]cty.Value{"rotary_dim": n(8)}, 64),
+		mixer.Dims{Batch: 2, SeqLen: 9, DModel: 16, Heads: 2, KVHeads: 1})},
+	{Name: "partial_rope_llama3_window", Layer: mkLayer(llama3Scaling(map[string]cty.Value{"rotary_dim": n(4), "sliding_window": n(4), "qkv_bias": cty.True}, 16),
+		mixer.Dims{Batch: 1, SeqLen: 8, DModel: 12, Heads: 2, KVHeads: 2})},
+	{Name: "rope_linear", Layer: mkLayer(map[string]cty.Value{"rotary_dim": n(4), "rope_type": cty.StringVal(RopeLinear), "rope_factor": cty.NumberFloatVal(2.5)},
+		mixer.Dims{Batch: 2, SeqLen: 7, DModel: 8, Heads: 2, KVHeads: 2})},
 	{Name: "explicit_heads", Layer: mkLayer(map[string]cty.Value{"heads": n(3), "kv_heads": n(3), "head_dim": n(4), "rotary_dim": n(4)},
 		mixer.Dims{Batch: 1, SeqLen: 5, DModel: 12, Heads: 3, KVHeads: 3})},
+}
+
+// llama3Scaling is set with Llama 3.1's rope scaling (factor 8, low and
+// high frequency factors 1 and 4) for an original context of ctx positions,
+// where set does not already give those attributes.
+func llama3Scaling(set map[string]cty.Value, ctx int) map[string]cty.Value {
+	for k, v := range map[string]cty.Value{"rope_type": cty.StringVal(RopeLlama3), "rope_factor": n(8),
+		"rope_low_freq_factor": n(1), "rope_high_freq_factor": n(4), "rope_original_max_positions": n(ctx)} {
+		if _, ok := set[k]; !ok {
+			set[k] = v
+		}
+	}
+	return set
 }
 
 func TestConformance(t *testing.T) {
@@ -76,6 +95,17 @@ func TestBadConfig(t *testing.T) {
 		{"rotary_too_big", map[string]cty.Value{"rotary_dim": n(6)}, d, "rotary_dim: must be even, ≥ 0 and at most head_dim 4, found 6"},
 		{"rotary_negative", map[string]cty.Value{"rotary_dim": n(-2)}, d, "rotary_dim:"},
 		{"rope_theta", map[string]cty.Value{"rotary_dim": n(2), "rope_theta": n(0)}, d, "rope_theta: must be positive"},
+		{"rope_type_unknown", map[string]cty.Value{"rotary_dim": n(2), "rope_type": cty.StringVal("yarn")}, d, `rope_type: must be "default", "linear" or "llama3", found "yarn"`},
+		{"rope_type_without_rope", llama3Scaling(map[string]cty.Value{}, 64), d, `rope_type: "llama3" scales the rotary embedding, which rotary_dim 0 turns off`},
+		{"rope_factor_unused", map[string]cty.Value{"rotary_dim": n(2), "rope_factor": n(8)}, d, `rope_factor: used only by rope_type linear and llama3, found 8 with rope_type "default"`},
+		{"rope_low_unused", map[string]cty.Value{"rotary_dim": n(2), "rope_type": cty.StringVal(RopeLinear), "rope_factor": n(2), "rope_low_freq_factor": n(1)}, d, `rope_low_freq_factor: used only by rope_type llama3, found 1 with rope_type "linear"`},
+		{"rope_original_unused", map[string]cty.Value{"rotary_dim": n(2), "rope_original_max_positions": n(64)}, d, `rope_original_max_positions: used only by rope_type llama3`},
+		{"rope_factor_missing", map[string]cty.Value{"rotary_dim": n(2), "rope_type": cty.StringVal(RopeLinear)}, d, "rope_factor: rope_type linear needs a positive, finite factor, found 0"},
+		{"rope_factor_negative", llama3Scaling(map[string]cty.Value{"rotary_dim": n(2), "rope_factor": n(-8)}, 64), d, "rope_factor: rope_type llama3 needs a positive, finite factor, found -8"},
+		{"rope_low_missing", llama3Scaling(map[string]cty.Value{"rotary_dim": n(2), "rope_low_freq_factor": n(0)}, 64), d, "rope_low_freq_factor: rope_type llama3 needs a positive, finite value, found 0"},
+		{"rope_bands", llama3Scaling(map[string]cty.Value{"rotary_dim": n(2), "rope_high_freq_factor": n(1)}, 64), d, "rope_high_freq_factor: must be finite and exceed rope_low_freq_factor 1, found 1"},
+		{"rope_original_missing", llama3Scaling(map[string]cty.Value{"rotary_dim": n(2)}, 0), d, "rope_original_max_positions: rope_type llama3 needs a positive context length, found 0"},
+		{"rope_original_fraction", llama3Scaling(map[string]cty.Value{"rotary_dim": n(2), "rope_original_max_positions": cty.NumberFloatVal(64.5)}, 64), d, "rope_original_max_positions: must be a whole number, found 64.5"},
 		{"window_negative", map[string]cty.Value{"sliding_window": n(-1)}, d, "sliding_window: must be ≥ 0"},
 		{"scale_negative", map[string]cty.Value{"scale": cty.NumberFloatVal(-0.5)}, d, "scale: must be finite and ≥ 0"},
 		{"out_name_invalid", map[string]cty.Value{"out_name": cty.StringVal("o.proj")}, d, "out_name: must be an identifier"},
@@ -96,7 +126,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.heads != 4 || c.kvHeads != 2 || c.headDim != 4 || c.scale != 0.5 || c.outName != "o_proj" || c.rotaryDim != 0 {
+	if c.heads != 4 || c.kvHeads != 2 || c.headDim != 4 || c.scale != 0.5 || c.outName != "o_proj" || c.rotaryDim != 0 || c.rope != (ropeScaling{typ: RopeDefault}) {
 		t.Fatalf("defaults: %+v", c)
 	}
 	// A null configuration takes every default too.

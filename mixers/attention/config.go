@@ -26,6 +26,16 @@ var Schema = mixer.Schema{Attributes: []mixer.Attribute{
 		Description: "channels of each head rotated by RoPE (rotate-half layout); 0 is no RoPE"},
 	{Name: "rope_theta", Type: cty.Number, Default: cty.NumberIntVal(10000),
 		Description: "RoPE base"},
+	{Name: "rope_type", Type: cty.String, Default: cty.StringVal(RopeDefault),
+		Description: `RoPE frequency scaling: "default" (none), "linear" (every frequency divided by rope_factor) or "llama3" (Llama 3.1's three wavelength bands)`},
+	{Name: "rope_factor", Type: cty.Number, Default: cty.NumberIntVal(0),
+		Description: "rope_type linear and llama3: the factor dividing the (long-wavelength) frequencies; 0 when unused"},
+	{Name: "rope_low_freq_factor", Type: cty.Number, Default: cty.NumberIntVal(0),
+		Description: "rope_type llama3: wavelengths above rope_original_max_positions / rope_low_freq_factor are divided by rope_factor; 0 when unused"},
+	{Name: "rope_high_freq_factor", Type: cty.Number, Default: cty.NumberIntVal(0),
+		Description: "rope_type llama3: wavelengths below rope_original_max_positions / rope_high_freq_factor are kept; 0 when unused"},
+	{Name: "rope_original_max_positions", Type: cty.Number, Default: cty.NumberIntVal(0),
+		Description: "rope_type llama3: the context length the model was first trained at (original_max_position_embeddings); 0 when unused"},
 	{Name: "qkv_bias", Type: cty.Bool, Default: cty.False,
 		Description: "q_proj, k_proj and v_proj have biases"},
 	{Name: "out_bias", Type: cty.Bool, Default: cty.False,
@@ -43,6 +53,7 @@ type config struct {
 	heads, kvHeads, headDim int
 	rotaryDim               int
 	ropeTheta               float64
+	rope                    ropeScaling
 	qkvBias, outBias        bool
 	outName                 string
 	window                  int
@@ -57,7 +68,7 @@ func configure(l mixer.Layer) (config, error) {
 	if d.Batch <= 0 || d.SeqLen <= 0 || d.DModel <= 0 {
 		return config{}, fmt.Errorf("dims: batch, seq_len and d_model must be positive, found %d, %d, %d", d.Batch, d.SeqLen, d.DModel)
 	}
-	c := config{ropeTheta: 10000, outName: "o_proj"}
+	c := config{ropeTheta: 10000, outName: "o_proj", rope: ropeScaling{typ: RopeDefault}}
 	var err error
 	num := func(name string) (float64, bool) {
 		v := attr(l.Config, name)
@@ -88,6 +99,7 @@ func configure(l mixer.Layer) (config, error) {
 	integer("head_dim", &c.headDim)
 	integer("rotary_dim", &c.rotaryDim)
 	integer("sliding_window", &c.window)
+	integer("rope_original_max_positions", &c.rope.originalMaxPositions)
 	if err != nil {
 		return c, err
 	}
@@ -96,6 +108,18 @@ func configure(l mixer.Layer) (config, error) {
 	}
 	if f, ok := num("scale"); ok {
 		c.scale = f
+	}
+	if f, ok := num("rope_factor"); ok {
+		c.rope.factor = f
+	}
+	if f, ok := num("rope_low_freq_factor"); ok {
+		c.rope.lowFreqFactor = f
+	}
+	if f, ok := num("rope_high_freq_factor"); ok {
+		c.rope.highFreqFactor = f
+	}
+	if v := attr(l.Config, "rope_type"); !v.IsNull() && v.Type().Equals(cty.String) {
+		c.rope.typ = v.AsString()
 	}
 	boolean("qkv_bias", &c.qkvBias)
 	boolean("out_bias", &c.outBias)
@@ -137,6 +161,9 @@ func configure(l mixer.Layer) (config, error) {
 	}
 	if c.rotaryDim > 0 && (!(c.ropeTheta > 0) || math.IsInf(c.ropeTheta, 0)) {
 		return c, fmt.Errorf("rope_theta: must be positive and finite, found %v", c.ropeTheta)
+	}
+	if err := c.rope.validate(c.rotaryDim); err != nil {
+		return c, err
 	}
 	if c.window < 0 {
 		return c, fmt.Errorf("sliding_window: must be ≥ 0 (0 for none), found %d", c.window)

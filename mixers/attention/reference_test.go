@@ -43,7 +43,7 @@ func reference(c config, d mixer.Dims, p map[string][]float64, u []float64) (y, 
 			for h := 0; h < heads; h++ {
 				base := (r*heads + h) * hd
 				for i := 0; i < half; i++ {
-					ang := pos * math.Pow(c.ropeTheta, -float64(2*i)/float64(c.rotaryDim))
+					ang := pos * refInvFreq(c, i)
 					a, b := x[base+i], x[base+i+half]
 					x[base+i] = a*math.Cos(ang) - b*math.Sin(ang)
 					x[base+i+half] = b*math.Cos(ang) + a*math.Sin(ang)
@@ -89,6 +89,35 @@ func reference(c config, d mixer.Dims, p map[string][]float64, u []float64) (y, 
 		}
 	}
 	return lin(c.outName, mixed, c.heads*hd, dm), probs
+}
+
+// refInvFreq is the inverse frequency of channel pair i, written in the
+// order Hugging Face's rope initialisation computes it: the plain
+// frequency; linear divides it by the factor; llama3 first divides it when
+// its wavelength exceeds the low-frequency wavelength, then replaces it by
+// the smoothed value when the wavelength lies between the two bounds.
+func refInvFreq(c config, i int) float64 {
+	f := 1 / math.Pow(c.ropeTheta, float64(2*i)/float64(c.rotaryDim))
+	r := c.rope
+	switch r.typ {
+	case RopeLinear:
+		return f / r.factor
+	case RopeLlama3:
+		old := float64(r.originalMaxPositions)
+		lowWavelen, highWavelen := old/r.lowFreqFactor, old/r.highFreqFactor
+		wavelen := 2 * math.Pi / f
+		scaled := f
+		if wavelen > lowWavelen {
+			scaled = f / r.factor
+		}
+		smooth := (old/wavelen - r.lowFreqFactor) / (r.highFreqFactor - r.lowFreqFactor)
+		smoothed := (1-smooth)*scaled/r.factor + smooth*scaled
+		if !(wavelen < highWavelen) && !(wavelen > lowWavelen) {
+			return smoothed
+		}
+		return scaled
+	}
+	return f
 }
 
 // Forward and MixingMatrix equal the loop reference on random weights and

@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/big"
 
+	"github.com/mohawk-distill/mohawk/mixers/attention"
 	"github.com/mohawk-distill/mohawk/sdk/mixer"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -26,7 +27,8 @@ const (
 // there (the same as here).
 var (
 	ssdAttrs       = []string{"state_size", "n_qk_heads", "chunk", "conv_kernel", "init"}
-	attentionAttrs = []string{"rotary_dim", "rope_theta", "qkv_bias", "out_bias", "out_name"}
+	attentionAttrs = []string{"rotary_dim", "rope_theta", "rope_type", "rope_factor", "rope_low_freq_factor",
+		"rope_high_freq_factor", "rope_original_max_positions", "qkv_bias", "out_bias", "out_name"}
 )
 
 // Schema is the configuration a pipeline's mixer block may hold.
@@ -51,6 +53,16 @@ var Schema = mixer.Schema{Attributes: []mixer.Attribute{
 		Description: "attention layers: channels of each head rotated by RoPE; 0 is no RoPE"},
 	{Name: "rope_theta", Type: cty.Number, Default: cty.NumberIntVal(10000),
 		Description: "attention layers: RoPE base"},
+	{Name: "rope_type", Type: cty.String, Default: cty.StringVal(attention.RopeDefault),
+		Description: `attention layers: RoPE frequency scaling, "default" (none), "linear" or "llama3"`},
+	{Name: "rope_factor", Type: cty.Number, Default: cty.NumberIntVal(0),
+		Description: "attention layers, rope_type linear and llama3: the factor dividing the (long-wavelength) frequencies"},
+	{Name: "rope_low_freq_factor", Type: cty.Number, Default: cty.NumberIntVal(0),
+		Description: "attention layers, rope_type llama3: wavelengths above rope_original_max_positions / rope_low_freq_factor are divided by rope_factor"},
+	{Name: "rope_high_freq_factor", Type: cty.Number, Default: cty.NumberIntVal(0),
+		Description: "attention layers, rope_type llama3: wavelengths below rope_original_max_positions / rope_high_freq_factor are kept"},
+	{Name: "rope_original_max_positions", Type: cty.Number, Default: cty.NumberIntVal(0),
+		Description: "attention layers, rope_type llama3: the context length the teacher was first trained at"},
 	{Name: "qkv_bias", Type: cty.Bool, Default: cty.False,
 		Description: "attention layers: q_proj, k_proj and v_proj have biases"},
 	{Name: "out_bias", Type: cty.Bool, Default: cty.False,

@@ -1,9 +1,11 @@
 package hybrid
 
 import (
+	"math"
 	"strings"
 	"testing"
 
+	"github.com/mohawk-distill/mohawk/mixers/attention"
 	"github.com/mohawk-distill/mohawk/sdk/mixer"
 	"github.com/mohawk-distill/mohawk/sdk/mixertest"
 	"github.com/zclconf/go-cty/cty"
@@ -50,6 +52,11 @@ func cases(cfg func(cty.Value) cty.Value) []mixertest.Case {
 		{Name: "within_conv1_window1", Layer: mixer.Layer{Config: cfg(obj("mode", "within", "window", 1, "conv_kernel", 1, "init", "attention")), Dims: dims(0)}},
 		{Name: "layer_mamba_4", Layer: mixer.Layer{Config: cfg(obj()), Dims: dims(4)}},
 		{Name: "layer_attention_11", Layer: mixer.Layer{Config: cfg(obj("rotary_dim", 4, "out_bias", true)), Dims: dims(11)}},
+		{Name: "layer_attention_llama3", Layer: mixer.Layer{Config: cfg(obj("rotary_dim", 4, "rope_theta", 500000, "rope_type", "llama3", "rope_factor", 8,
+			"rope_low_freq_factor", 1, "rope_high_freq_factor", 4, "rope_original_max_positions", 16)), Dims: dims(5)}},
+		{Name: "layer_attention_linear", Layer: mixer.Layer{Config: cfg(obj("attention_layers", list, "rotary_dim", 2, "rope_type", "linear", "rope_factor", 2.5)), Dims: dims(1)}},
+		{Name: "layer_mamba_llama3", Layer: mixer.Layer{Config: cfg(obj("rotary_dim", 4, "rope_type", "llama3", "rope_factor", 8,
+			"rope_low_freq_factor", 1, "rope_high_freq_factor", 4, "rope_original_max_positions", 16)), Dims: dims(4)}},
 		{Name: "within_layer5", Layer: mixer.Layer{Config: cfg(obj("mode", "within", "window", 4, "chunk", 4)), Dims: dims(5)}},
 		{Name: "shared_window1", Layer: mixer.Layer{Config: cfg(obj("mode", "within", "combine", "shared_normalizer", "window", 1)), Dims: dims(0)}},
 		{Name: "shared_window3_grouped", Layer: mixer.Layer{Config: cfg(obj("mode", "within", "combine", "shared_normalizer", "window", 3, "n_qk_heads", 1, "state_size", 5)), Dims: dims(1)}},
@@ -156,6 +163,8 @@ func TestBadConfig(t *testing.T) {
 		{obj("attention_layers", cty.ListVal([]cty.Value{cty.NumberIntVal(-1)})), 0, "attention_layers: "},
 		{obj("rotary_dim", 3), 5, "rotary_dim: "},
 		{obj("out_name", "q_proj"), 5, "out_name: "},
+		{obj("rotary_dim", 2, "rope_type", "yarn"), 5, "rope_type: "},
+		{obj("rotary_dim", 2, "rope_type", "llama3", "rope_factor", 8), 5, "rope_low_freq_factor: "},
 		{obj("n_qk_heads", 3), 0, "n_qk_heads: "},
 		{obj("mode", "within", "chunk", 0), 0, "chunk: "},
 		{obj("mode", "within", "init", "teacher"), 0, "init: "},
@@ -170,5 +179,40 @@ func TestBadConfig(t *testing.T) {
 func TestSchema(t *testing.T) {
 	if err := Schema.Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The attention attributes a hybrid passes through have the attention
+// mixer's types and defaults, and the rope scaling reaches the attention
+// layers: their rotary frequencies are the scaled ones.
+func TestAttentionPassThrough(t *testing.T) {
+	own := map[string]mixer.Attribute{}
+	for _, a := range attention.Schema.Attributes {
+		own[a.Name] = a
+	}
+	mine := map[string]mixer.Attribute{}
+	for _, a := range Schema.Attributes {
+		mine[a.Name] = a
+	}
+	for _, n := range attentionAttrs {
+		a, b := own[n], mine[n]
+		if a.Name == "" || b.Name == "" || !a.Type.Equals(b.Type) || !a.Default.RawEquals(b.Default) {
+			t.Errorf("%s: attention has %#v, hybrid %#v", n, a, b)
+		}
+	}
+
+	scaled := full(obj("rotary_dim", 4, "rope_theta", 10000, "rope_type", "llama3", "rope_factor", 8,
+		"rope_low_freq_factor", 1, "rope_high_freq_factor", 4, "rope_original_max_positions", 16))
+	got, err := attention.InvFreqs(attentionLayer(mixer.Layer{Config: scaled, Dims: dims(5)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// θ 10000 over 4 channels: wavelengths 2π (in the blended band between
+	// 16/4 and 16) and 200π (beyond 16: divided by 8).
+	w0 := 2 * math.Pi
+	s := (16/w0 - 1) / (4 - 1)
+	want := []float64{(1-s)/8 + s, 0.01 / 8}
+	if len(got) != 2 || math.Abs(got[0]-want[0]) > 1e-15 || math.Abs(got[1]-want[1]) > 1e-15 {
+		t.Fatalf("attention layer frequencies %v, expected %v", got, want)
 	}
 }
