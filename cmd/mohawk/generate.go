@@ -72,18 +72,27 @@ func runGenerate(args []string) int {
 }
 
 func generateText(ctx context.Context, logger zerolog.Logger, dir, tokName, prompt string, threads int, s generate.Sampling) error {
-	m, err := generate.Load(ctx, dir, generate.Options{Threads: threads, Mixer: mixerResolver(logger)})
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	tk, err := modelTokenizer(dir, tokName, m.Vocab)
+	tk, err := modelTokenizer(dir, tokName)
 	if err != nil {
 		return err
 	}
 	var ids []int
 	for _, id := range tk.Encode(prompt) {
 		ids = append(ids, int(id))
+	}
+	// Attention caches as long as this generation needs, no longer (within
+	// the model's positions).
+	maxLen := len(ids) + s.MaxTokens
+	if limit := maxPositions(dir); limit > 0 {
+		maxLen = min(maxLen, limit)
+	}
+	m, err := generate.Load(ctx, dir, generate.Options{Threads: threads, Mixer: mixerResolver(logger), MaxLen: maxLen})
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if tk.VocabSize() > m.Vocab {
+		return fmt.Errorf("the tokenizer has %d ids, the model in %s only %d: give the model's tokenizer with -tokenizer", tk.VocabSize(), dir, m.Vocab)
 	}
 	s.Stop = int(tk.EOS())
 	if limit := m.MaxLen(); limit > 0 && len(ids)+s.MaxTokens > limit+1 {
@@ -112,9 +121,8 @@ func generateText(ctx context.Context, logger zerolog.Logger, dir, tokName, prom
 }
 
 // modelTokenizer is the tokenizer named by tokName ("bytes", a path), or
-// when it is "" the folder's tokenizer.json, else the byte tokenizer; it
-// must fit the model's vocabulary.
-func modelTokenizer(dir, tokName string, vocab int) (tokenizer.Tokenizer, error) {
+// when it is "" the folder's tokenizer.json, else the byte tokenizer.
+func modelTokenizer(dir, tokName string) (tokenizer.Tokenizer, error) {
 	path := tokName
 	if tokName == "" {
 		path = filepath.Join(dir, "tokenizer.json")
@@ -122,17 +130,10 @@ func modelTokenizer(dir, tokName string, vocab int) (tokenizer.Tokenizer, error)
 			path = "bytes"
 		}
 	}
-	tk := tokenizer.Bytes()
-	if path != "bytes" {
-		var err error
-		if tk, err = tokenizer.LoadHF(path); err != nil {
-			return nil, err
-		}
+	if path == "bytes" {
+		return tokenizer.Bytes(), nil
 	}
-	if tk.VocabSize() > vocab {
-		return nil, fmt.Errorf("tokenizer %s has %d ids, the model in %s only %d: give the model's tokenizer with -tokenizer", path, tk.VocabSize(), dir, vocab)
-	}
-	return tk, nil
+	return tokenizer.LoadHF(path)
 }
 
 // mixerResolver finds the mixer a saved student names as the engine does:

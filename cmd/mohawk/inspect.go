@@ -185,9 +185,12 @@ func (ins *inspection) draw(ctx context.Context, text string) ([]string, error) 
 		}
 	}
 
-	tk, err := modelTokenizer(ins.teacherDir, ins.tokenizer, vocabOf(tcfg))
+	tk, err := modelTokenizer(ins.teacherDir, ins.tokenizer)
 	if err != nil {
 		return nil, err
+	}
+	if tk.VocabSize() > vocabOf(tcfg) {
+		return nil, fmt.Errorf("the tokenizer has %d ids, the teacher in %s only %d: give the teacher's tokenizer with -tokenizer", tk.VocabSize(), ins.teacherDir, vocabOf(tcfg))
 	}
 	ids := tk.Encode(text)
 	if limit := min(ins.seqLen, maxPositions(ins.teacherDir)); limit > 0 && len(ids) > limit {

@@ -17,7 +17,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/mohawk-distill/mohawk/backends/cpu"
 	"github.com/mohawk-distill/mohawk/framework/checkpoint"
@@ -34,8 +33,8 @@ import (
 type Options struct {
 	// MaxLen is the number of positions the attention layers' caches hold
 	// (prompt and generated tokens together); 0 takes the model's
-	// max_position_embeddings. A model without attention layers has no
-	// such limit.
+	// max_position_embeddings, at most DefaultMaxLen. A model without
+	// attention layers has no such limit.
 	MaxLen int
 	// Mixer returns the mixer a saved student names for a layer; nil
 	// knows the built-in mixers (attention, mamba2, hybrid) only.
@@ -62,6 +61,10 @@ type Model struct {
 	fed     int // tokens fed since the last Reset
 	scratch *graph.Tensor
 }
+
+// DefaultMaxLen bounds the attention caches when Options.MaxLen is 0:
+// Llama 3's 131072 positions would take gigabytes of cache for a chat.
+const DefaultMaxLen = 4096
 
 // BuiltinMixer is the default Options.Mixer: the mixers mohawk ships.
 func BuiltinMixer(_ context.Context, name string) (mixer.Mixer, error) {
@@ -107,18 +110,9 @@ func Load(ctx context.Context, dir string, opt Options) (*Model, error) {
 	if resolve == nil {
 		resolve = BuiltinMixer
 	}
-	layers := cfg.Layers()
-	mixers := make([]layerMixer, layers)
-	attentionLayers := 0
-	for l := range layers {
-		info, ok := saved[l]
-		if !ok {
-			if mixers[l], err = teacherAttention(cfg, l); err != nil {
-				return nil, err
-			}
-			attentionLayers++
-			continue
-		}
+	mixers := map[int]layerMixer{}
+	attentionLayers := cfg.Layers() - len(saved)
+	for l, info := range saved {
 		m, err := resolve(ctx, info.Name)
 		if err != nil {
 			return nil, fmt.Errorf("%s: layer %d: %w", dir, l, err)
@@ -142,7 +136,7 @@ func Load(ctx context.Context, dir string, opt Options) (*Model, error) {
 
 	maxLen := opt.MaxLen
 	if maxLen <= 0 {
-		maxLen = seqLen(cfg)
+		maxLen = min(seqLen(cfg), DefaultMaxLen)
 	}
 	g, err := buildStep(ctx, cfg, mixers, maxLen)
 	if err != nil {
@@ -160,7 +154,7 @@ func Load(ctx context.Context, dir string, opt Options) (*Model, error) {
 	}
 	for _, v := range g.Leaves(graph.OpParam) {
 		n := g.Nodes[v]
-		t, err := weight(folder, cfg, n.Name, n.Type.Shape)
+		t, err := weight(folder, n.Name, n.Type.Shape)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", dir, err)
 		}
@@ -182,16 +176,8 @@ func Load(ctx context.Context, dir string, opt Options) (*Model, error) {
 }
 
 // weight reads the param name of the step program from folder, as f32 of
-// shape. GPT-2's attention is read from its fused, [in, out] Conv1D tensors.
-func weight(folder *checkpoint.Folder, cfg models.HFConfig, name string, shape graph.Shape) (*graph.Tensor, error) {
-	if cfg.Family == models.FamilyGPT2 {
-		if t, ok, err := gpt2Weight(folder, name); ok || err != nil {
-			if err == nil && !slices.Equal(t.Shape, shape) {
-				err = fmt.Errorf("%s: expected shape %v, found %v", name, shape, t.Shape)
-			}
-			return t, err
-		}
-	}
+// shape.
+func weight(folder *checkpoint.Folder, name string, shape graph.Shape) (*graph.Tensor, error) {
 	info, err := folder.Info(name)
 	if err != nil {
 		return nil, fmt.Errorf("%s: expected %v, missing (%w)", name, shape, err)
@@ -211,68 +197,6 @@ func weight(folder *checkpoint.Folder, cfg models.HFConfig, name string, shape g
 		t = c
 	}
 	return t, nil
-}
-
-// gpt2Weight maps the attention mixer's params of a GPT-2 layer
-// (transformer.h.N.attn.{q,k,v}_proj.{weight,bias}, c_proj.weight, [out, in])
-// onto the folder's c_attn (q|k|v fused, [in, 3·out]) and c_proj ([in, out]).
-// ok is false for a name it does not map.
-func gpt2Weight(folder *checkpoint.Folder, name string) (*graph.Tensor, bool, error) {
-	i := strings.Index(name, ".attn.")
-	if !strings.HasPrefix(name, "transformer.h.") || i < 0 {
-		return nil, false, nil
-	}
-	base, role := name[:i+len(".attn.")], name[i+len(".attn."):]
-	part := map[string]int{"q_proj": 0, "k_proj": 1, "v_proj": 2}
-	read := func(n string) (*graph.Tensor, error) {
-		t, err := folder.Tensor(n)
-		if err != nil {
-			return nil, fmt.Errorf("%s (for %s): %w", n, name, err)
-		}
-		return t, nil
-	}
-	if role == "c_proj.weight" {
-		w, err := read(base + "c_proj.weight")
-		if err != nil {
-			return nil, true, err
-		}
-		return transpose(w, 0, w.Shape[1]), true, nil
-	}
-	proj, kind, _ := strings.Cut(role, ".")
-	j, ok := part[proj]
-	if !ok {
-		return nil, false, nil // c_proj.bias is read under its own name
-	}
-	if kind == "weight" {
-		w, err := read(base + "c_attn.weight") // [d, 3d]
-		if err != nil {
-			return nil, true, err
-		}
-		d := w.Shape[0]
-		return transpose(w, j*d, (j+1)*d), true, nil
-	}
-	bias, err := read(base + "c_attn.bias") // [3d]
-	if err != nil {
-		return nil, true, err
-	}
-	d := bias.Shape[0] / 3
-	out := graph.NewTensor(graph.F32, d)
-	for k := range d {
-		out.Set(k, bias.At(j*d+k))
-	}
-	return out, true, nil
-}
-
-// transpose is columns [lo, hi) of the matrix w [in, n] as [hi−lo, in].
-func transpose(w *graph.Tensor, lo, hi int) *graph.Tensor {
-	in, n := w.Shape[0], w.Shape[1]
-	out := graph.NewTensor(graph.F32, hi-lo, in)
-	for r := range in {
-		for c := lo; c < hi; c++ {
-			out.Set((c-lo)*in+r, w.At(r*n+c))
-		}
-	}
-	return out
 }
 
 func seqLen(cfg models.HFConfig) int {

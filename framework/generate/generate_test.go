@@ -3,6 +3,7 @@ package generate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -127,7 +128,9 @@ func checkGreedy(t *testing.T, m *Model, ref fullForward) {
 }
 
 func TestGreedyTeachers(t *testing.T) {
-	for _, family := range []string{models.FamilyPhi, models.FamilyLlama, models.FamilyGPT2} {
+	// llama3 is a Llama 3.1-style teacher with rescaled rotary
+	// frequencies.
+	for _, family := range []string{models.FamilyPhi, models.FamilyLlama, "llama3", models.FamilyGPT2} {
 		t.Run(family, func(t *testing.T) {
 			m, err := Load(context.Background(), fixture(family), Options{})
 			if err != nil {
@@ -398,4 +401,25 @@ func TestBadStudentFolder(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "layer 1: no such plugin") {
 		t.Errorf("an unresolvable mixer: %v", err)
 	}
+}
+
+// configWith is a mixer configuration of schema s: its defaults, with the
+// attributes of set.
+func configWith(s mixer.Schema, set map[string]cty.Value) (cty.Value, error) {
+	attrs := make(map[string]cty.Value, len(s.Attributes))
+	for _, a := range s.Attributes {
+		switch v, ok := set[a.Name]; {
+		case ok:
+			attrs[a.Name] = v
+			delete(set, a.Name)
+		case a.HasDefault():
+			attrs[a.Name] = a.Default
+		default:
+			attrs[a.Name] = cty.NullVal(a.Type)
+		}
+	}
+	for k := range set {
+		return cty.NilVal, fmt.Errorf("mixer configuration: the schema has no attribute %q", k)
+	}
+	return cty.ObjectVal(attrs), nil
 }

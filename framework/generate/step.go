@@ -1,22 +1,22 @@
 package generate
 
 // step.go builds the one-token step program of a model: the token's
-// embedding, every block with its mixer's Step fragment (attention with a
-// key/value cache, SSD with its recurrent state), the final norm and the
-// head. Parameters keep their Hugging Face (or saved student) names, so
-// they load straight from the model's folder; each mixer's recurrent state
-// is a resident state tensor the program updates in place, as is the
-// position counter.
+// embedding, every block, the final norm and the head. A block's mixer is
+// the teacher's own attention with a key/value cache, or a student mixer's
+// Step fragment (SSD with its recurrent state). Parameters keep their
+// Hugging Face (or saved student) names, so they load straight from the
+// model's folder; caches and recurrent states are resident state tensors the
+// program updates in place, as is the position counter.
 
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/mohawk-distill/mohawk/framework/models"
-	"github.com/mohawk-distill/mohawk/mixers/attention"
 	"github.com/mohawk-distill/mohawk/sdk/graph"
 	"github.com/mohawk-distill/mohawk/sdk/mixer"
 	"github.com/mohawk-distill/mohawk/sdk/nn"
@@ -29,8 +29,9 @@ const (
 	statePosition = "position" // i32 []: the token's position, counted by the program
 )
 
-// layerMixer is the sequence mixer of one block in the step program, with
-// the prefix of its params (and states) in the model's names.
+// layerMixer is a student mixer replacing one block's attention in the
+// step program, with the prefix of its params (and states) in the model's
+// names. A block without one keeps the teacher's attention.
 type layerMixer struct {
 	mixer  mixer.Mixer
 	config cty.Value
@@ -93,9 +94,10 @@ func (s *stepBuilder) mix(l int, lm layerMixer, u graph.Value) (graph.Value, err
 	return y, nil
 }
 
-// buildStep builds the step program of cfg's model whose blocks mix with
-// mixers (one per layer), with attention caches of maxLen positions.
-func buildStep(ctx context.Context, cfg models.HFConfig, mixers []layerMixer, maxLen int) (*graph.Graph, error) {
+// buildStep builds the step program of cfg's model whose replaced layers
+// mix with mixers (the others keep the teacher's attention), with attention
+// caches of maxLen positions.
+func buildStep(ctx context.Context, cfg models.HFConfig, mixers map[int]layerMixer, maxLen int) (*graph.Graph, error) {
 	b := graph.NewBuilder()
 	s := &stepBuilder{ctx: ctx, b: b, cfg: cfg, maxLen: maxLen}
 	tok := b.Input(inputToken, graph.I32, 1, 1)
@@ -121,14 +123,22 @@ func buildStep(ctx context.Context, cfg models.HFConfig, mixers []layerMixer, ma
 }
 
 // phi is Phi's parallel block: h + mixer(LN h) + MLP(LN h).
-func (s *stepBuilder) phi(c models.PhiConfig, mixers []layerMixer, tok graph.Value) (graph.Value, error) {
+func (s *stepBuilder) phi(c models.PhiConfig, mixers map[int]layerMixer, tok graph.Value) (graph.Value, error) {
 	b, c := s.b, c.Defaults()
 	d := c.DModel
 	h := b.Gather(s.param("model.embed_tokens.weight", c.Vocab, d), tok)
 	for l := range c.Layers {
 		p := fmt.Sprintf("model.layers.%d.", l)
 		u := b.LayerNorm(h, s.param(p+"input_layernorm.weight", d), s.param(p+"input_layernorm.bias", d), c.LayerNormEps)
-		mix, err := s.mix(l, mixers[l], u)
+		mix, err := s.mixOr(l, mixers, u, func() graph.Value {
+			a := p + "self_attn."
+			proj := func(name string) graph.Value {
+				return nn.Linear(b, u, s.param(a+name+".weight", d, d), s.param(a+name+".bias", d))
+			}
+			y := s.attention(l, proj("q_proj"), proj("k_proj"), proj("v_proj"), c.Heads, c.Heads,
+				models.RopeScaling{}.InvFreqs(c.RotaryDim, c.RopeTheta))
+			return nn.Linear(b, y, s.param(a+"dense.weight", d, d), s.param(a+"dense.bias", d))
+		})
 		if err != nil {
 			return graph.NoValue, err
 		}
@@ -141,7 +151,7 @@ func (s *stepBuilder) phi(c models.PhiConfig, mixers []layerMixer, tok graph.Val
 }
 
 // llama is Llama's sequential block: h₁ = h + mixer(RMS h), h₁ + MLP(RMS h₁).
-func (s *stepBuilder) llama(c models.LlamaConfig, mixers []layerMixer, tok graph.Value) (graph.Value, error) {
+func (s *stepBuilder) llama(c models.LlamaConfig, mixers map[int]layerMixer, tok graph.Value) (graph.Value, error) {
 	b, c := s.b, c.Defaults()
 	d, f := c.DModel, c.MLPHidden
 	embed := s.param("model.embed_tokens.weight", c.Vocab, d)
@@ -149,7 +159,15 @@ func (s *stepBuilder) llama(c models.LlamaConfig, mixers []layerMixer, tok graph
 	for l := range c.Layers {
 		p := fmt.Sprintf("model.layers.%d.", l)
 		u := b.RMSNorm(h, s.param(p+"input_layernorm.weight", d), c.RMSNormEps)
-		mix, err := s.mix(l, mixers[l], u)
+		mix, err := s.mixOr(l, mixers, u, func() graph.Value {
+			a, hd := p+"self_attn.", d/c.Heads
+			proj := func(name string, heads int) graph.Value {
+				return nn.Linear(b, u, s.param(a+name+".weight", heads*hd, d), graph.NoValue)
+			}
+			y := s.attention(l, proj("q_proj", c.Heads), proj("k_proj", c.KVHeads), proj("v_proj", c.KVHeads), c.Heads, c.KVHeads,
+				c.RopeScaling.InvFreqs(hd, c.RopeTheta))
+			return nn.Linear(b, y, s.param(a+"o_proj.weight", d, d), graph.NoValue)
+		})
 		if err != nil {
 			return graph.NoValue, err
 		}
@@ -169,7 +187,7 @@ func (s *stepBuilder) llama(c models.LlamaConfig, mixers []layerMixer, tok graph
 
 // gpt2 is GPT-2's sequential block with learned positions; its Conv1D
 // weights are [in, out].
-func (s *stepBuilder) gpt2(c models.GPT2Config, mixers []layerMixer, tok graph.Value) (graph.Value, error) {
+func (s *stepBuilder) gpt2(c models.GPT2Config, mixers map[int]layerMixer, tok graph.Value) (graph.Value, error) {
 	b, c := s.b, c.Defaults()
 	d, f := c.DModel, c.MLPHidden
 	conv1d := func(x, w, bias graph.Value) graph.Value {
@@ -185,7 +203,13 @@ func (s *stepBuilder) gpt2(c models.GPT2Config, mixers []layerMixer, tok graph.V
 	h := b.Add(b.Gather(wte, tok), pos)
 	for l := range c.Layers {
 		p := fmt.Sprintf("transformer.h.%d.", l)
-		mix, err := s.mix(l, mixers[l], ln(p+"ln_1", h))
+		u := ln(p+"ln_1", h)
+		mix, err := s.mixOr(l, mixers, u, func() graph.Value {
+			qkv := conv1d(u, s.param(p+"attn.c_attn.weight", d, 3*d), s.param(p+"attn.c_attn.bias", 3*d))
+			part := func(i int) graph.Value { return b.SliceAxis(qkv, 2, i*d, (i+1)*d) }
+			y := s.attention(l, part(0), part(1), part(2), c.Heads, c.Heads, nil)
+			return conv1d(y, s.param(p+"attn.c_proj.weight", d, d), s.param(p+"attn.c_proj.bias", d))
+		})
 		if err != nil {
 			return graph.NoValue, err
 		}
@@ -196,63 +220,66 @@ func (s *stepBuilder) gpt2(c models.GPT2Config, mixers []layerMixer, tok graph.V
 	return nn.Linear(b, ln("transformer.ln_f", h), wte, graph.NoValue), b.Err()
 }
 
-// teacherAttention is the attention mixer configured as cfg's own
-// attention, with the prefix of layer l's attention params in cfg's
-// folders, so the teacher's weights load under their own names (GPT-2's
-// fused c_attn is split at load time, see gpt2Weight).
-func teacherAttention(cfg models.HFConfig, l int) (layerMixer, error) {
-	set := map[string]cty.Value{}
-	num := func(k string, v int) { set[k] = cty.NumberIntVal(int64(v)) }
-	var prefix string
-	switch cfg.Family {
-	case models.FamilyPhi:
-		c := cfg.Phi.Defaults()
-		num("heads", c.Heads)
-		num("kv_heads", c.Heads)
-		num("rotary_dim", c.RotaryDim)
-		set["rope_theta"] = cty.NumberFloatVal(c.RopeTheta)
-		set["qkv_bias"], set["out_bias"], set["out_name"] = cty.True, cty.True, cty.StringVal("dense")
-		prefix = fmt.Sprintf("model.layers.%d.self_attn.", l)
-	case models.FamilyLlama:
-		c := cfg.Llama.Defaults()
-		num("heads", c.Heads)
-		num("kv_heads", c.KVHeads)
-		num("rotary_dim", c.DModel/c.Heads)
-		set["rope_theta"] = cty.NumberFloatVal(c.RopeTheta)
-		prefix = fmt.Sprintf("model.layers.%d.self_attn.", l)
-	case models.FamilyGPT2:
-		c := cfg.GPT2.Defaults()
-		num("heads", c.Heads)
-		num("kv_heads", c.Heads)
-		set["qkv_bias"], set["out_bias"], set["out_name"] = cty.True, cty.True, cty.StringVal("c_proj")
-		prefix = fmt.Sprintf("transformer.h.%d.attn.", l)
-	default:
-		return layerMixer{}, fmt.Errorf("model family %q: generation supports phi, llama and gpt2", cfg.Family)
+// mixOr is layer l's mixer output on u: the student mixer's Step when the
+// layer is replaced, else the teacher's attention that attend builds.
+func (s *stepBuilder) mixOr(l int, mixers map[int]layerMixer, u graph.Value, attend func() graph.Value) (graph.Value, error) {
+	if lm, ok := mixers[l]; ok {
+		return s.mix(l, lm, u)
 	}
-	v, err := configWith(attention.Schema, set)
-	if err != nil {
-		return layerMixer{}, err
-	}
-	return layerMixer{mixer: attention.Mixer{}, config: v, prefix: prefix}, nil
+	return attend(), s.b.Err()
 }
 
-// configWith is a mixer configuration of schema s: its defaults, with the
-// attributes of set.
-func configWith(s mixer.Schema, set map[string]cty.Value) (cty.Value, error) {
-	attrs := make(map[string]cty.Value, len(s.Attributes))
-	for _, a := range s.Attributes {
-		switch v, ok := set[a.Name]; {
-		case ok:
-			attrs[a.Name] = v
-			delete(set, a.Name)
-		case a.HasDefault():
-			attrs[a.Name] = a.Default
-		default:
-			attrs[a.Name] = cty.NullVal(a.Type)
+// attention is one token of layer l's causal self-attention: q [1,1,H·D],
+// k and v [1,1,KV·D] (after their projections) attend over a key/value cache
+// of maxLen positions held in the states "cache/l/k" and "cache/l/v"
+// [1,KV,maxLen,D], which the program updates with this token's k and
+// v at its position. The first 2·len(invFreq) channels of each head of q
+// and k are rotated (rotate-half layout, as nn.RoPE) by position·invFreq,
+// from cos and sin tables computed in float64 for every position of the
+// cache. It returns the heads' outputs [1,1,H·D], before the output
+// projection.
+func (s *stepBuilder) attention(l int, q, k, v graph.Value, heads, kvHeads int, invFreq []float64) graph.Value {
+	b, n := s.b, s.maxLen
+	hd := b.Dim(q, 2) / heads
+	split := func(x graph.Value, h int) graph.Value {
+		return b.Transpose(b.Reshape(x, 1, 1, h, hd), 0, 2, 1, 3) // [1,h,1,D]
+	}
+	q, k, v = split(q, heads), split(k, kvHeads), split(v, kvHeads)
+	if rd := 2 * len(invFreq); rd > 0 {
+		cosT, sinT := make([]float64, n*rd), make([]float64, n*rd)
+		for p := range n {
+			for i, f := range invFreq {
+				c, sn := math.Cos(float64(p)*f), math.Sin(float64(p)*f)
+				cosT[p*rd+i], cosT[p*rd+i+rd/2] = c, c
+				sinT[p*rd+i], sinT[p*rd+i+rd/2] = sn, sn
+			}
 		}
+		at := b.Reshape(s.pos, 1)
+		cos := b.Gather(b.Const(graph.F32, []int{n, rd}, cosT), at) // [1, rd]
+		sin := b.Gather(b.Const(graph.F32, []int{n, rd}, sinT), at)
+		rotate := func(x graph.Value) graph.Value {
+			r := b.SliceAxis(x, 3, 0, rd)
+			half := b.Concat(3, b.Neg(b.SliceAxis(r, 3, rd/2, rd)), b.SliceAxis(r, 3, 0, rd/2))
+			r = b.Add(b.Mul(r, cos), b.Mul(half, sin))
+			if rd == hd {
+				return r
+			}
+			return b.Concat(3, r, b.SliceAxis(x, 3, rd, hd))
+		}
+		q, k = rotate(q), rotate(k)
 	}
-	for k := range set {
-		return cty.NilVal, fmt.Errorf("mixer configuration: the schema has no attribute %q", k)
-	}
-	return cty.ObjectVal(attrs), nil
+	prefix := fmt.Sprintf("cache/%d/", l)
+	cacheK := b.State(prefix+"k", graph.F32, 1, kvHeads, n, hd)
+	cacheV := b.State(prefix+"v", graph.F32, 1, kvHeads, n, hd)
+	rows := b.Iota(graph.I32, 0, n)
+	here := b.Reshape(b.Equal(rows, s.pos), 1, 1, n, 1)
+	k2, v2 := b.Where(here, k, cacheK), b.Where(here, v, cacheV)
+	b.Update(cacheK, k2)
+	b.Update(cacheV, v2)
+	r := heads / kvHeads
+	scores := b.MulScalar(b.MatMulT(q, nn.RepeatHeads(b, k2, r), false, true), 1/math.Sqrt(float64(hd))) // [1,H,1,n]
+	future := b.Reshape(b.Less(s.pos, rows), 1, 1, 1, n)
+	scores = b.Where(future, b.Scalar(graph.F32, math.Inf(-1)), scores)
+	y := b.MatMul(b.Softmax(scores), nn.RepeatHeads(b, v2, r)) // [1,H,1,D]
+	return b.Reshape(b.Transpose(y, 0, 2, 1, 3), 1, 1, heads*hd)
 }
