@@ -79,7 +79,10 @@ func (e *Engine) store(ref string) map[string]*graph.Tensor {
 	return s
 }
 
-// weight returns param name of model ref, initialising it on first use:
+// weight returns param name of model ref, initialising it on first use.
+// Host tensors are never changed in place (a trained param is replaced by
+// the tensor read back), so a student's copy of a teacher param shares the
+// teacher's tensor:
 //   - a teacher's from its checkpoint folder, or from its own random
 //     initialisation (its config built with its seed) when it has none;
 //   - a student's from the saved student it starts from, else (init_from
@@ -202,12 +205,12 @@ func (e *Engine) studentWeight(ctx context.Context, sm *studentModel, name strin
 		if err != nil {
 			return nil, err
 		}
-		return t.Clone(), nil
+		return t, nil
 	}
 	if init == nil {
 		return nil, fmt.Errorf("student %q: param %s has no initial value", sm.s.Name, name)
 	}
-	return init.Clone(), nil
+	return init, nil
 }
 
 // modelParams builds a model (the teacher when mixers is nil) on a scratch
