@@ -70,6 +70,7 @@ func (e *Engine) evaluate(ctx context.Context, tg evalTarget, set *data.Set, tok
 		if err != nil {
 			return res, fmt.Errorf("evaluate %s: compile: %w", tg.ref, err)
 		}
+		e.log.Info().Str("model", tg.ref).Int("batch", batch).Msg("evaluation program compiled")
 		ep = &evalProgram{id: id, params: params, inputs: graphInputs(g), batch: batch, seqLen: set.SeqLen(), withTeacher: tg.teacherRef != ""}
 		e.evals[key] = ep
 	}

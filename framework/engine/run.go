@@ -432,11 +432,13 @@ func (r *run) stage(ctx context.Context, idx int) error {
 
 	optState := r.optResume
 	r.optResume = nil
+	built := time.Now()
 	sps, err := e.stageSteps(ctx, s, m, micro, optState)
 	if err != nil {
 		return err
 	}
 	defer e.release(context.WithoutCancel(ctx), sps)
+	log.Info().Int("programs", len(sps)).Float64("seconds", time.Since(built).Seconds()).Msg("stage programs built, compiled and loaded")
 
 	// The data order depends only on the model's seed and the stage, so a
 	// resumed run reads the batches an uninterrupted one would.
