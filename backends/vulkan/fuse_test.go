@@ -67,3 +67,68 @@ func TestFusion(t *testing.T) {
 	}
 	t.Logf("%d dispatches: %+v", len(steps), steps)
 }
+
+// TestUpdateInPlace: an update computed elementwise from its target is
+// written straight into it (no copy dispatch), gated so that a run whose
+// gather fails leaves the target as it was.
+func TestUpdateInPlace(t *testing.T) {
+	b := newProfiled(t)
+	ctx := context.Background()
+	gb := graph.NewBuilder()
+	w := gb.Param("w", graph.F32, 4, 3)
+	rows := gb.Gather(w, gb.Input("ids", graph.I32, 2))
+	gb.Output("loss", gb.ReduceSum(rows, 0, 1))
+	gb.Update(w, gb.Sub(w, gb.MulScalar(gb.Input("g", graph.F32, 4, 3), 0.5)))
+	g, err := gb.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w0 := graph.FromF32([]float32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, 4, 3)
+	if err := b.SetTensor(ctx, "w", w0); err != nil {
+		t.Fatal(err)
+	}
+	id, err := b.Compile(ctx, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grad := graph.NewTensor(graph.F32, 4, 3)
+	for i := range grad.F32 {
+		grad.F32[i] = 2
+	}
+	if _, err := b.Run(ctx, id, map[string]*graph.Tensor{"ids": graph.FromI32([]int32{0, 9}, 2), "g": grad}); err == nil {
+		t.Fatal("a gather id out of range did not fail the run")
+	}
+	got, err := b.Tensor(ctx, "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range got.F32 {
+		if v != w0.F32[i] {
+			t.Fatalf("after a failed run w[%d] = %v, expected %v (unchanged)", i, v, w0.F32[i])
+		}
+	}
+	out, err := b.Run(ctx, id, map[string]*graph.Tensor{"ids": graph.FromI32([]int32{0, 3}, 2), "g": grad})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := out["loss"].F32[0]; l != 1+2+3+10+11+12 {
+		t.Errorf("loss %v, expected the sum of rows 0 and 3 before the update (39)", l)
+	}
+	if got, err = b.Tensor(ctx, "w"); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range got.F32 {
+		if v != w0.F32[i]-1 {
+			t.Fatalf("after a run w[%d] = %v, expected %v", i, v, w0.F32[i]-1)
+		}
+	}
+	steps, err := b.Profile(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range steps {
+		if s.Kernel == "eltwise/update" {
+			t.Errorf("the update was copied, not written in place: %+v", steps)
+		}
+	}
+}

@@ -46,6 +46,11 @@ type step struct {
 	out    ref
 	in     []ref
 	groups [3]uint32
+	// flat[j]: input j is read at the output's own index (elementwise, no
+	// broadcast), so the step may overwrite it in place.
+	flat     []bool
+	fallible bool // may report a failed check (writes the status)
+	gated    bool // writes nothing once a check has failed (reads the status)
 }
 
 type inputSlot struct {
@@ -307,7 +312,7 @@ func (p *program) lower() error {
 				break
 			}
 			w := []uint32{uint32(ids), uint32(ts[0]), uint32(row), uint32(i)}
-			p.steps = append(p.steps, step{shader: "gather", param: p.addParams(w), out: out, in: in, groups: groupsFor(ids*row, 256)})
+			p.steps = append(p.steps, step{shader: "gather", param: p.addParams(w), out: out, in: in, groups: groupsFor(ids*row, 256), fallible: true})
 		case n.Op == graph.OpScatterAdd:
 			row := graph.Shape(shape[1:]).Size()
 			ids := inT[0].Shape.Size()
@@ -317,7 +322,7 @@ func (p *program) lower() error {
 				break
 			}
 			w := []uint32{uint32(ids), uint32(shape[0]), uint32(row), uint32(i)}
-			p.steps = append(p.steps, step{shader: "scatter", dt: dtCode(dt), param: p.addParams(w), out: out, in: in, groups: groupsFor(work, 256)})
+			p.steps = append(p.steps, step{shader: "scatter", dt: dtCode(dt), param: p.addParams(w), out: out, in: in, groups: groupsFor(work, 256), fallible: true})
 		case n.Op.Fused():
 			if dt != graph.F32 {
 				return fail("%s in %v is not supported by the vulkan backend", n.Op, dt)
@@ -336,7 +341,7 @@ func (p *program) lower() error {
 			}
 			w := []uint32{uint32(rows), uint32(cols), math.Float32bits(float32(n.Attrs.Eps)), uint32(i)}
 			p.steps = append(p.steps, step{shader: "rows", op: rowOps[n.Op], param: p.addParams(w), out: out, in: in,
-				groups: [3]uint32{uint32(min(rows, maxGroups)), 1, 1}})
+				groups: [3]uint32{uint32(min(rows, maxGroups)), 1, 1}, fallible: n.Op == graph.OpCrossEntropy})
 		default:
 			return fail("op %s is not supported by the vulkan backend", n.Op)
 		}
@@ -360,11 +365,15 @@ func (p *program) lowerUpdates() error {
 			p.updates[k].node, p.updates[k].label = -1, "eltwise/update"
 		}
 	}()
+	inPlace := p.updateInPlace()
 	targets := map[int]bool{}
 	for _, u := range p.g.Updates {
 		targets[p.vals[u.Target].res] = true
 	}
-	for _, u := range p.g.Updates {
+	for ui, u := range p.g.Updates {
+		if inPlace[ui] {
+			continue
+		}
 		dst, src := p.vals[u.Target], p.vals[u.Value]
 		if src.res == dst.res {
 			continue // w <- w
@@ -507,7 +516,11 @@ func (p *program) eltwise(op, dt uint32, out ref, shape graph.Shape, in []ref, i
 		st[1+j] = broadcastStrides(inT[j].Shape, shape)
 	}
 	w := eltParams(n, shape, st, [4]int{}, scalar)
-	p.steps = append(p.steps, step{shader: "eltwise", op: op, dt: dt, param: p.addParams(w), out: out, in: in, groups: groupsFor(n, 256)})
+	flat := make([]bool, len(in))
+	for j := range in {
+		flat[j] = inT[j].Shape.Equal(shape)
+	}
+	p.steps = append(p.steps, step{shader: "eltwise", op: op, dt: dt, param: p.addParams(w), out: out, in: in, groups: groupsFor(n, 256), flat: flat})
 }
 
 // copyStrided copies the elements of loop shape dims from src (base and
@@ -763,10 +776,12 @@ func (p *program) record(res []*residentTensor) error {
 		vk.AccessTransferWriteBit, vk.AccessShaderReadBit|vk.AccessShaderWriteBit)
 	// A barrier goes in only before a step that reads a buffer written since
 	// the last one, or writes a buffer read or written since then.
+	// The status counts as written by the checks and read by gated steps.
 	written, read := map[vk.Buffer]bool{}, map[vk.Buffer]bool{}
+	statusWritten := false
 	for i, s := range p.steps {
 		out := bufOf(s.out).handle
-		need := written[out] || read[out]
+		need := written[out] || read[out] || (s.gated && statusWritten)
 		for _, r := range s.in {
 			need = need || written[bufOf(r).handle]
 		}
@@ -775,7 +790,9 @@ func (p *program) record(res []*residentTensor) error {
 				vk.AccessShaderWriteBit, vk.AccessShaderReadBit|vk.AccessShaderWriteBit)
 			clear(written)
 			clear(read)
+			statusWritten = false
 		}
+		statusWritten = statusWritten || s.fallible
 		written[out] = true
 		for _, r := range s.in {
 			read[bufOf(r).handle] = true
@@ -1126,8 +1143,88 @@ func (p *program) emitExpr(e *expr, out ref, shape graph.Shape) {
 		}
 	}
 	in := make([]ref, len(e.loads))
+	flat := make([]bool, len(e.loads))
 	for k, l := range e.loads {
-		in[k] = l.r
+		in[k], flat[k] = l.r, l.shape.Equal(shape)
 	}
-	p.steps = append(p.steps, step{shader: "fused", param: p.addParams(w), out: out, in: in, groups: groupsFor(count, 256)})
+	p.steps = append(p.steps, step{shader: "fused", param: p.addParams(w), out: out, in: in, groups: groupsFor(count, 256), flat: flat})
+}
+
+// updateInPlace lets the last elementwise step of an update's value write
+// straight into the resident it updates, saving the copy, where that is
+// unobservable: the step reads the resident (if at all) only at its own
+// index; nothing after it reads the resident, which is neither an output
+// nor the source of another update; the value has no other writer, is no
+// output and feeds no other update; and no check can fail after it (the
+// step is gated on the status, so a failed run still changes nothing).
+// It reports which updates it handled.
+func (p *program) updateInPlace() []bool {
+	done := make([]bool, len(p.g.Updates))
+	lastCheck := -1
+	for k, s := range p.steps {
+		if s.fallible {
+			lastCheck = k
+		}
+	}
+	outputs := map[ref]bool{}
+	for _, o := range p.g.Outputs {
+		outputs[p.vals[o.Value]] = true
+	}
+	sources := map[ref]int{}
+	for _, u := range p.g.Updates {
+		sources[p.vals[u.Value]]++
+	}
+next:
+	for ui, u := range p.g.Updates {
+		dst, v := p.vals[u.Target], p.vals[u.Value]
+		if v.res >= 0 || p.temps[v.tmp].pinned || outputs[v] || outputs[dst] || sources[v] > 1 || sources[dst] > 0 {
+			continue
+		}
+		k := -1
+		for j, s := range p.steps {
+			if s.out == v {
+				if k >= 0 {
+					continue next // two writers (pad, concat)
+				}
+				k = j
+			}
+		}
+		if k < 0 || k <= lastCheck {
+			continue
+		}
+		s := &p.steps[k]
+		if !(s.shader == "fused" || (s.shader == "eltwise" && s.op >= opWhere)) {
+			continue
+		}
+		for j, r := range s.in {
+			if r == dst && !s.flat[j] {
+				continue next
+			}
+		}
+		for _, later := range p.steps[k+1:] {
+			if later.out == dst || slices.Contains(later.in, dst) {
+				continue next
+			}
+		}
+		s.out = dst
+		if lastCheck >= 0 {
+			s.gated = true
+			if s.shader == "fused" {
+				p.words[s.param+5] = 1
+			} else {
+				p.words[s.param+7] = 1
+			}
+		}
+		for j := k + 1; j < len(p.steps); j++ {
+			for a, r := range p.steps[j].in {
+				if r == v {
+					p.steps[j].in[a] = dst
+				}
+			}
+		}
+		p.temps[v.tmp].size = 0 // no longer stored
+		p.vals[u.Value] = dst
+		done[ui] = true
+	}
+	return done
 }

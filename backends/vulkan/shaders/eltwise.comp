@@ -5,7 +5,8 @@
 // copies) and fills. One pipeline per (OP, DT): the switch folds away.
 //
 // Parameters at p[B..]: 0 count, 1 rank, 2..5 base offsets of out, a, b, c,
-// 6 a scalar (fill bits; where: 1 if the condition is f32), 8..15 dims,
+// 6 a scalar (fill bits; where: 1 if the condition is f32), 7 gated (1:
+// write nothing once a check of the run has failed), 8..15 dims,
 // 16..23 out strides, 24..31 a strides, 32..39 b strides, 40..47 c strides.
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 256) in;
@@ -19,6 +20,7 @@ void main() {
     uint B = pc.base;
     uint n = p[B + 0u];
     uint rank = p[B + 1u];
+    if (p[B + 7u] != 0u && status[0] != 0u) return;
     for (uint i = gl_GlobalInvocationID.x; i < n; i += gridStride()) {
         uint rem = i;
         uint oo = p[B + 2u], ao = p[B + 3u], bo = p[B + 4u], co = p[B + 5u];

@@ -5,7 +5,8 @@
 // The ops are the scalar definitions of ops.glsl, chosen per instruction.
 //
 // Parameters at p[B..]: 0 count, 1 rank, 2 inputs, 3 instructions, 4 out
-// base, 8..15 dims, 16..23 out strides, 24+9k: input k's base then its 8
+// base, 5 gated (1: write nothing once a check of the run has failed),
+// 8..15 dims, 16..23 out strides, 24+9k: input k's base then its 8
 // strides, 80+4j: instruction j (op | dt<<8 | condition-is-f32<<9, then its
 // operand slots: inputs are slots 0.., instruction j's result is slot
 // inputs+j).
@@ -32,6 +33,7 @@ uint load(uint k, uint off) {
 void main() {
     uint B = pc.base;
     uint n = p[B + 0u], rank = p[B + 1u], nIn = p[B + 2u], nOps = p[B + 3u];
+    if (p[B + 5u] != 0u && status[0] != 0u) return;
     for (uint i = gl_GlobalInvocationID.x; i < n; i += gridStride()) {
         uint off[6];
         for (uint k = 0u; k < nIn; k++) off[k] = p[B + 24u + 9u * k];
