@@ -12,9 +12,11 @@
 // computed value, carved from large memory blocks, and one command buffer
 // that uploads the inputs, runs every dispatch with a barrier only where a
 // dispatch reads or overwrites what an earlier one wrote, reads the outputs
-// back and finally copies the updates into the residents. Run fills the
-// staging buffer, submits once and waits. Ids and labels out of range are
-// caught on the device; the update copies check that status first, so a
+// back and finally copies the updates into the residents (or, for updates
+// computed elementwise at the end, such as optimizer steps, writes them in
+// place). Elementwise chains run as one dispatch. Run fills the staging
+// buffer, submits once and waits. Ids and labels out of range are caught on
+// the device; whatever writes a resident checks that status first, so a
 // failed run changes nothing.
 //
 // See README.md for what runs and what does not yet.
