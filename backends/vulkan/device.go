@@ -161,7 +161,7 @@ func selectDevice(devs []*physicalDevice, opts Options) (*physicalDevice, error)
 		if d.family < 0 {
 			return fmt.Errorf("%w: device %d (%s) has no compute queue", ErrNoDevice, d.index, d.name)
 		}
-		return nil
+		return d.checkLimits()
 	}
 	sel := opts.Device
 	if sel == "" {
@@ -183,12 +183,27 @@ func selectDevice(devs []*physicalDevice, opts Options) (*physicalDevice, error)
 	}
 	for _, pass := range []bool{true, false} {
 		for _, d := range devs {
-			if d.family >= 0 && (!pass || d.kind == "gpu") {
+			if d.family >= 0 && d.checkLimits() == nil && (!pass || d.kind == "gpu") {
 				return d, nil
 			}
 		}
 	}
 	return nil, fmt.Errorf("%w: no device has a compute queue (devices: %s)", ErrNoDevice, listed)
+}
+
+// checkLimits reports a device whose limits the shaders exceed: 256
+// invocations per workgroup, numBindings storage buffers per dispatch.
+func (d *physicalDevice) checkLimits() error {
+	l := &d.limits
+	if l.MaxComputeWorkGroupInvocations < 256 || l.MaxComputeWorkGroupSize[0] < 256 || l.MaxComputeWorkGroupSize[1] < 16 {
+		return fmt.Errorf("%w: device %d (%s) allows %d invocations per workgroup (sizes %v); the vulkan backend needs 256; use the cpu backend",
+			ErrNoDevice, d.index, d.name, l.MaxComputeWorkGroupInvocations, l.MaxComputeWorkGroupSize)
+	}
+	if l.MaxPerStageDescriptorStorageBuffers < numBindings || l.MaxComputeSharedMemorySize < 16384 {
+		return fmt.Errorf("%w: device %d (%s) allows %d storage buffers per shader and %d bytes of shared memory; the vulkan backend needs %d and 16384; use the cpu backend",
+			ErrNoDevice, d.index, d.name, l.MaxPerStageDescriptorStorageBuffers, l.MaxComputeSharedMemorySize, numBindings)
+	}
+	return nil
 }
 
 // deviceContext is a logical device shared by every Backend on one
