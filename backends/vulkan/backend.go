@@ -94,8 +94,8 @@ func (b *Backend) Close() {
 		return
 	}
 	b.closed = true
-	b.c.mu.Lock()
-	defer b.c.mu.Unlock()
+	b.c.lock()
+	defer b.c.unlock()
 	for id, p := range b.programs {
 		p.free()
 		delete(b.programs, id)
@@ -162,8 +162,8 @@ func (b *Backend) SetTensor(ctx context.Context, name string, t *graph.Tensor) e
 	if err := b.checkOpen(); err != nil {
 		return err
 	}
-	b.c.mu.Lock()
-	defer b.c.mu.Unlock()
+	b.c.lock()
+	defer b.c.unlock()
 	if old, ok := b.resident[name]; ok {
 		if !old.typ.Equal(t.Type) {
 			return fmt.Errorf("vulkan: SetTensor %q: backend holds %v, found %v", name, old.typ, t.Type)
@@ -193,8 +193,8 @@ func (b *Backend) Tensor(ctx context.Context, name string) (*graph.Tensor, error
 		return nil, fmt.Errorf("vulkan: no resident tensor %q", name)
 	}
 	t := graph.NewTensor(r.typ.DType, r.typ.Shape...)
-	b.c.mu.Lock()
-	defer b.c.mu.Unlock()
+	b.c.lock()
+	defer b.c.unlock()
 	if err := b.c.download(r.buf, tensorBytes(t)); err != nil {
 		return nil, err
 	}
@@ -208,8 +208,8 @@ func (b *Backend) DeleteTensor(ctx context.Context, name string) error {
 	if !ok {
 		return fmt.Errorf("vulkan: no resident tensor %q", name)
 	}
-	b.c.mu.Lock()
-	defer b.c.mu.Unlock()
+	b.c.lock()
+	defer b.c.unlock()
 	r.buf.free()
 	delete(b.resident, name)
 	return nil
@@ -243,9 +243,9 @@ func (b *Backend) Run(ctx context.Context, id backend.ProgramID, inputs map[stri
 	}
 	out, err := p.run(b.resident, inputs)
 	if err == nil && b.profileLog != nil {
-		b.c.mu.Lock()
+		b.c.lock()
 		steps, perr := p.profile()
-		b.c.mu.Unlock()
+		b.c.unlock()
 		if perr == nil {
 			b.profileLog.add(uint64(p.id), steps)
 		}
@@ -262,8 +262,8 @@ func (b *Backend) Profile(id backend.ProgramID) ([]StepTime, error) {
 	if !ok {
 		return nil, fmt.Errorf("vulkan: no program %d (never compiled, or released)", id)
 	}
-	b.c.mu.Lock()
-	defer b.c.mu.Unlock()
+	b.c.lock()
+	defer b.c.unlock()
 	return p.profile()
 }
 
@@ -274,8 +274,8 @@ func (b *Backend) Release(ctx context.Context, id backend.ProgramID) error {
 	if !ok {
 		return fmt.Errorf("vulkan: no program %d (never compiled, or released)", id)
 	}
-	b.c.mu.Lock()
-	defer b.c.mu.Unlock()
+	b.c.lock()
+	defer b.c.unlock()
 	p.free()
 	delete(b.programs, id)
 	return nil

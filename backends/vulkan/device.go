@@ -29,6 +29,8 @@ var (
 
 func getInstance() (vk.Instance, error) {
 	instanceOnce.Do(func() {
+		pauseGC()
+		defer resumeGC()
 		if instanceErr = loadLoader(); instanceErr != nil {
 			return
 		}
@@ -94,6 +96,8 @@ func listDevices() ([]*physicalDevice, error) {
 	if err != nil {
 		return nil, err
 	}
+	pauseGC()
+	defer resumeGC()
 	var n uint32
 	if res := vk.EnumeratePhysicalDevices(inst, &n, nil); res != vk.Success {
 		return nil, fmt.Errorf("%w: vkEnumeratePhysicalDevices: %v", ErrNoDevice, vk.Error(res))
@@ -237,6 +241,8 @@ func openContext(d *physicalDevice) (*deviceContext, error) {
 	if c, ok := contexts[d.index]; ok {
 		return c, nil
 	}
+	pauseGC()
+	defer resumeGC()
 	c := &deviceContext{phys: d, modules: map[string]vk.ShaderModule{}, pipes: map[pipelineKey]vk.Pipeline{}}
 	var dev vk.Device
 	res := vk.CreateDevice(d.handle, &vk.DeviceCreateInfo{
@@ -244,7 +250,7 @@ func openContext(d *physicalDevice) (*deviceContext, error) {
 		QueueCreateInfoCount: 1,
 		PQueueCreateInfos: []vk.DeviceQueueCreateInfo{{
 			SType: vk.StructureTypeDeviceQueueCreateInfo, QueueFamilyIndex: uint32(d.family),
-			QueueCount: 1, PQueuePriorities: []float32{1},
+			QueueCount: 1, PQueuePriorities: onHeap[float32](1),
 		}},
 	}, nil, &dev)
 	if res != vk.Success {
@@ -285,7 +291,7 @@ func openContext(d *physicalDevice) (*deviceContext, error) {
 	}
 	c.setLay = setLay
 	if err := check("vkCreatePipelineLayout", vk.CreatePipelineLayout(dev, &vk.PipelineLayoutCreateInfo{
-		SType: vk.StructureTypePipelineLayoutCreateInfo, SetLayoutCount: 1, PSetLayouts: []vk.DescriptorSetLayout{setLay},
+		SType: vk.StructureTypePipelineLayoutCreateInfo, SetLayoutCount: 1, PSetLayouts: onHeap(setLay),
 		PushConstantRangeCount: 1,
 		PPushConstantRanges:    []vk.PushConstantRange{{StageFlags: vk.ShaderStageFlags(vk.ShaderStageComputeBit), Size: 4}},
 	}, nil, &pipeLay)); err != nil {
@@ -327,15 +333,18 @@ func check(what string, res vk.Result) error {
 
 // submitAndWait submits cb and waits for it; c.mu must be held.
 func (c *deviceContext) submitAndWait(cb vk.CommandBuffer) error {
-	if err := check("vkResetFences", vk.ResetFences(c.dev, 1, []vk.Fence{c.fence})); err != nil {
+	if err := check("vkResetFences", vk.ResetFences(c.dev, 1, onHeap(c.fence))); err != nil {
 		return err
 	}
 	if err := check("vkQueueSubmit", vk.QueueSubmit(c.queue, 1, []vk.SubmitInfo{{
-		SType: vk.StructureTypeSubmitInfo, CommandBufferCount: 1, PCommandBuffers: []vk.CommandBuffer{cb},
+		SType: vk.StructureTypeSubmitInfo, CommandBufferCount: 1, PCommandBuffers: onHeap(cb),
 	}}, c.fence)); err != nil {
 		return err
 	}
-	res := vk.WaitForFences(c.dev, 1, []vk.Fence{c.fence}, vk.True, uint64(submitTimeout.Nanoseconds()))
+	// The wait passes no structs; the collector may run meanwhile.
+	resumeGC()
+	res := vk.WaitForFences(c.dev, 1, onHeap(c.fence), vk.True, uint64(submitTimeout.Nanoseconds()))
+	pauseGC()
 	if res == vk.Timeout {
 		return fmt.Errorf("vulkan: the device did not finish a submission within %v (hung, or far too much work in one run)", submitTimeout)
 	}
@@ -373,7 +382,7 @@ func (c *deviceContext) pipeline(k pipelineKey) (vk.Pipeline, error) {
 		}
 		c.modules[k.shader] = mod
 	}
-	spec := []uint32{k.op, k.dt}
+	spec := onHeap(k.op, k.dt)
 	info := vk.ComputePipelineCreateInfo{
 		SType: vk.StructureTypeComputePipelineCreateInfo,
 		Stage: vk.PipelineShaderStageCreateInfo{

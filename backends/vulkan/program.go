@@ -125,8 +125,8 @@ func compile(c *deviceContext, g *graph.Graph, profile, fuse bool) (*program, er
 			return nil, fmt.Errorf("vulkan: node %d (%s) has %d elements; at most 2^32-1 fit one buffer here", i, n.Op, s)
 		}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.lock()
+	defer c.unlock()
 	p := &program{c: c, g: g, fallible: map[uint32]fallible{}, fuse: fuse}
 	if err := p.lower(); err != nil {
 		p.free()
@@ -685,7 +685,7 @@ func (p *program) allocate() error {
 		var set vk.DescriptorSet
 		if err := check("vkAllocateDescriptorSets", vk.AllocateDescriptorSets(c.dev, &vk.DescriptorSetAllocateInfo{
 			SType: vk.StructureTypeDescriptorSetAllocateInfo, DescriptorPool: p.pool, DescriptorSetCount: 1,
-			PSetLayouts: []vk.DescriptorSetLayout{c.setLay},
+			PSetLayouts: onHeap(c.setLay),
 		}, &set)); err != nil {
 			return err
 		}
@@ -708,7 +708,7 @@ func align16(n uint64) uint64 { return (n + 15) &^ 15 }
 func (p *program) free() {
 	c := p.c
 	if p.cb != nil {
-		vk.FreeCommandBuffers(c.dev, c.cmdPool, 1, []vk.CommandBuffer{p.cb})
+		vk.FreeCommandBuffers(c.dev, c.cmdPool, 1, onHeap(p.cb))
 		p.cb = nil
 	}
 	if p.pool != nil {
@@ -834,7 +834,7 @@ func (p *program) dispatch(cb vk.CommandBuffer, s step, set vk.DescriptorSet, k 
 	}
 	pipe := c.pipes[pipelineKey{s.shader, s.op, s.dt}]
 	vk.CmdBindPipeline(cb, vk.PipelineBindPointCompute, pipe)
-	vk.CmdBindDescriptorSets(cb, vk.PipelineBindPointCompute, c.pipeLay, 0, 1, []vk.DescriptorSet{set}, 0, nil)
+	vk.CmdBindDescriptorSets(cb, vk.PipelineBindPointCompute, c.pipeLay, 0, 1, onHeap(set), 0, nil)
 	param := s.param
 	vk.CmdPushConstants(cb, c.pipeLay, vk.ShaderStageFlags(vk.ShaderStageComputeBit), 0, 4, unsafe.Pointer(&param))
 	vk.CmdDispatch(cb, s.groups[0], s.groups[1], s.groups[2])
@@ -869,8 +869,8 @@ func (p *program) run(resident map[string]*residentTensor, inputs map[string]*gr
 		changed = changed || p.bound[i] != r
 	}
 	c := p.c
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.lock()
+	defer c.unlock()
 	if changed {
 		if err := p.record(res); err != nil {
 			return nil, err
