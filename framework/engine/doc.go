@@ -24,8 +24,19 @@
 // fed token ids. Models live on the host between stages (weights.go): a
 // teacher from its checkpoint or its random initialisation, a student from
 // its init_from, and a stage's trained params are read back at its end, so
-// a student's params carry from stage to stage. The optimizer state starts
-// fresh with each stage: every stage has its own objective and schedule.
+// a student's params carry from stage to stage. Programs are built shapes
+// only: a param's random initial value is made only when nothing else
+// supplies it (a teacher built from scratch, a student's fresh mixers), as
+// the model's own build with its seed makes it, so a Phi-1.5-sized teacher
+// read from its folder costs no random values at all. The optimizer state starts fresh with each stage: every stage has its
+// own objective and schedule.
+//
+// # Plan
+//
+// Plan builds every stage's programs shapes only and counts their params,
+// FLOPs (forward, backward and update) and memory; it times one step of a
+// stage on the backend only when the stage's teacher has weights and its
+// models fit in the memory the host has free, and says why otherwise.
 //
 // The run folder (output.dir) holds metrics.jsonl (a line per step: loss,
 // learning rate, gradient norm, tokens/s and per-layer losses; a line per

@@ -62,7 +62,7 @@ func (e *Engine) evaluate(ctx context.Context, tg evalTarget, set *data.Set, tok
 	ep, ok := e.evals[key]
 	if !ok {
 		g, params, err := stages.Evaluation(ctx, stages.EvalOptions{Teacher: tg.cfg, Mixers: tg.mixers,
-			WithTeacher: tg.teacherRef != "", Batch: batch, SeqLen: set.SeqLen(), DType: graph.F32})
+			WithTeacher: tg.teacherRef != "", Batch: batch, SeqLen: set.SeqLen(), DType: graph.F32, ShapesOnly: true})
 		if err != nil {
 			return res, fmt.Errorf("evaluate %s: %w", tg.ref, err)
 		}

@@ -108,6 +108,7 @@ type studentModel struct {
 	from    *checkpoint.Folder               // init_from a saved student folder
 	strict  bool                             // every param must come from the folder (evaluating it)
 	initOut map[int]map[string]*graph.Tensor // InitFromTeacher outputs by layer, once computed
+	init    map[string]*graph.Tensor         // random initial values made so far (studentInit)
 }
 
 // Open starts the pipeline's backend and mixer plugins, reads the teachers'

@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/mohawk-distill/mohawk/framework/pipeline"
-	"github.com/mohawk-distill/mohawk/framework/train"
+	"github.com/mohawk-distill/mohawk/framework/stages"
 	"github.com/mohawk-distill/mohawk/sdk/graph"
 )
 
@@ -28,11 +30,12 @@ type StagePlan struct {
 	Steps             int
 	MicroBatches      int // per optimizer step
 	Programs          int // more than one when matrix orientation groups layers
-	// FLOPs of the whole stage, counted from its compiled step programs:
-	// 2·M·N·K per matrix product and one per output element of every other
-	// arithmetic op, times micro-batches and steps. The teacher's forward
-	// pass, the attention matrices (T² terms) and the backward pass are all
-	// in the programs, so they are all counted.
+	// FLOPs of the whole stage, counted from its forward and backward
+	// graphs: 2·M·N·K per matrix product and one per output element of
+	// every other arithmetic op, times micro-batches and steps, plus the
+	// optimizer update. The teacher's forward pass, the attention matrices
+	// (T² terms) and the backward pass are all in the graphs, so they are
+	// all counted.
 	FLOPs float64
 	// PeakBytes estimates the backend memory: every param read, the
 	// gradient accumulators and the two AdamW moments of the trainable
@@ -45,7 +48,10 @@ type StagePlan struct {
 	// per step over AssumedFLOPS.
 	StepSeconds float64
 	Calibrated  bool
-	Seconds     float64 // Steps · StepSeconds
+	// NotTimed says why a stage was not timed although calibration was
+	// asked for ("" when it was timed, or not asked for).
+	NotTimed string
+	Seconds  float64 // Steps · StepSeconds
 }
 
 // Plan is a pipeline's plan.
@@ -72,10 +78,12 @@ func (e *Engine) assumedFLOPS() float64 {
 	return 1e12
 }
 
-// Plan builds every stage's programs and estimates their cost. Unless
-// Options.NoCalibrate, it times optimizer steps of each stage on the
-// backend (at learning rate 0, on token id 0) to estimate the time; a stage
-// whose teacher has no weights yet is estimated from its FLOPs instead.
+// Plan builds every stage's programs (shapes only: no param takes memory
+// for its value) and estimates their cost. Unless Options.NoCalibrate, it
+// times optimizer steps of each stage on the backend (at learning rate 0, on
+// token id 0) to estimate the time; a stage whose teacher has no weights
+// yet, or whose models would not fit in memory, is estimated from its
+// FLOPs instead, and StagePlan.NotTimed says why.
 func (e *Engine) Plan() (*Plan, error) {
 	ctx := context.Background()
 	if e.be == nil {
@@ -93,39 +101,33 @@ func (e *Engine) Plan() (*Plan, error) {
 			return nil, err
 		}
 		sp := StagePlan{Name: s.Name, Kind: s.Kind, Model: m.ref, Tokens: s.Tokens, Steps: steps, MicroBatches: micro}
-		// A teacher whose weights are not there yet (a config.json alone)
-		// cannot run a step: its stages are estimated, not timed.
-		calibrate := !e.opt.NoCalibrate && (m.teacher == nil || m.teacher.weightsErr == nil)
-		var sps []*stepProgram
-		if !calibrate {
-			sps, err = e.stagePrograms(ctx, s, m, micro)
-		} else {
-			sps, err = e.stageSteps(ctx, s, m, micro, nil)
-		}
+		progs, err := e.buildStage(ctx, s, m)
 		if err != nil {
 			return nil, err
 		}
-		sp.Programs = len(sps)
-		trainable, read := map[string]int64{}, map[string]int64{}
-		var flopsPerMicro, activations float64
-		for _, p := range sps {
-			for _, n := range p.prog.TrainableNames {
-				trainable[n] = 0
+		sp.Programs = len(progs)
+		trainable, read := map[string]bool{}, map[string]int64{}
+		var flopsPerStep, activations float64
+		for _, p := range progs {
+			for _, n := range p.TrainableNames {
+				trainable[n] = true
 			}
-			for _, prm := range p.prog.Params {
-				read[prm.Name] = int64(prm.Init.Len())
+			for _, prm := range p.Params {
+				read[prm.Name] = prm.Size()
 			}
-			g := p.tp.Step
-			if g == nil {
-				g = p.tp.Accumulate
+			fwd, err := p.Builder.Build()
+			if err != nil {
+				return nil, fmt.Errorf("stage %q: %w", s.Name, err)
 			}
-			flopsPerMicro += graphFLOPs(g)
-			if fwd, err := p.prog.Builder.Build(); err == nil {
-				activations += graphValues(fwd)
+			f, err := stepFLOPs(fwd, p, micro)
+			if err != nil {
+				return nil, fmt.Errorf("stage %q: %w", s.Name, err)
 			}
+			flopsPerStep += f
+			activations += graphValues(fwd)
 		}
 		for n, size := range read {
-			if _, ok := trainable[n]; ok {
+			if trainable[n] {
 				sp.Trainable += size
 			} else {
 				sp.Frozen += size
@@ -136,17 +138,22 @@ func (e *Engine) Plan() (*Plan, error) {
 			optState = 3 // the gradient accumulators too
 		}
 		sp.PeakBytes = int64(4 * (float64(sp.Trainable+sp.Frozen) + optState*float64(sp.Trainable) + activations))
-		sp.FLOPs = flopsPerMicro * float64(micro) * float64(steps)
-		if !calibrate {
-			sp.StepSeconds = flopsPerMicro * float64(micro) / pl.AssumedFLOPS
-		} else {
-			sp.StepSeconds, err = e.timeStep(ctx, sps, s.MicroBatch, s.Dataset.SeqLen)
-			if err != nil {
+		sp.FLOPs = flopsPerStep * float64(steps)
+		sp.StepSeconds = flopsPerStep / pl.AssumedFLOPS
+		if !e.opt.NoCalibrate {
+			sp.NotTimed = e.whyNotTimed(m, sp)
+			if sp.NotTimed == "" {
+				sps, err := e.stageSteps(ctx, s, m, micro, nil)
+				if err != nil {
+					return nil, err
+				}
+				sp.StepSeconds, err = e.timeStep(ctx, sps, s.MicroBatch, s.Dataset.SeqLen)
 				e.release(ctx, sps)
-				return nil, fmt.Errorf("stage %q: calibration: %w", s.Name, err)
+				if err != nil {
+					return nil, fmt.Errorf("stage %q: calibration: %w", s.Name, err)
+				}
+				sp.Calibrated = true
 			}
-			sp.Calibrated = true
-			e.release(ctx, sps)
 		}
 		sp.Seconds = sp.StepSeconds * float64(steps)
 		pl.FLOPs += sp.FLOPs
@@ -156,21 +163,78 @@ func (e *Engine) Plan() (*Plan, error) {
 	return pl, nil
 }
 
-// stagePrograms builds a stage's step programs without compiling them.
-func (e *Engine) stagePrograms(ctx context.Context, s *pipeline.Stage, m stageModel, micro int) ([]*stepProgram, error) {
-	progs, err := e.buildStage(ctx, s, m)
-	if err != nil {
-		return nil, err
+// whyNotTimed says why a stage's step cannot be timed on the backend ("" if
+// it can): its teacher's weights are not there (a config.json alone), or
+// its programs need more memory than the machine has free.
+func (e *Engine) whyNotTimed(m stageModel, sp StagePlan) string {
+	if m.teacher != nil && m.teacher.weightsErr != nil {
+		return fmt.Sprintf("teacher %q has no weights to run with", m.teacher.t.Name)
 	}
-	var sps []*stepProgram
-	for _, p := range progs {
-		tp, err := train.StepGraphs(p.Builder, p.Loss, p.Trainable, stageAdamW(s), micro)
-		if err != nil {
-			return nil, fmt.Errorf("stage %q: %w", s.Name, err)
+	// The host keeps a copy of every param besides what the backend holds.
+	need := sp.PeakBytes + 4*(sp.Trainable+sp.Frozen)
+	if avail := hostAvailable(); avail > 0 && float64(need) > 0.8*float64(avail) {
+		return fmt.Sprintf("it needs about %s, the host has %s free", fmtBytes(need), fmtBytes(avail))
+	} else if avail <= 0 && need > 4<<30 {
+		return fmt.Sprintf("it needs about %s and the host's free memory is unknown", fmtBytes(need))
+	}
+	if e.beInfo != nil {
+		for _, d := range e.beInfo.Devices {
+			if d.Kind != "cpu" && d.MemoryBytes > 0 && sp.PeakBytes > d.MemoryBytes {
+				return fmt.Sprintf("it needs about %s, device %s has %s", fmtBytes(sp.PeakBytes), d.Name, fmtBytes(d.MemoryBytes))
+			}
 		}
-		sps = append(sps, &stepProgram{prog: p, tp: tp})
 	}
-	return sps, nil
+	return ""
+}
+
+// hostAvailable is the memory the host has available (MemAvailable of
+// /proc/meminfo), 0 when unknown.
+func hostAvailable() int64 {
+	raw, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			if f := strings.Fields(rest); len(f) > 0 {
+				if kb, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+					return kb << 10
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// optimizerFLOPs is the arithmetic of one AdamW update with global-norm
+// clipping, per trained element: about two for the squared norm, one for
+// the clip, six for the moments and seven for the update.
+const optimizerFLOPs = 16
+
+// stepFLOPs counts one optimizer step of program p (forward graph fwd) over
+// micro micro-batches: the forward and backward passes of each micro-batch
+// (the gradient built as train.StepGraphs builds it), the gradients' sums
+// when there are several, and the update.
+func stepFLOPs(fwd *graph.Graph, p *stages.Program, micro int) (float64, error) {
+	sb := graph.Extend(fwd)
+	wrt := make([]graph.Value, len(p.Trainable))
+	var trained float64
+	for i, t := range p.Trainable {
+		wrt[i] = t.Value
+		trained += float64(fwd.Type(t.Value).Shape.Size())
+	}
+	if _, err := graph.Grad(sb, p.Loss, wrt); err != nil {
+		return 0, err
+	}
+	g, err := sb.Build()
+	if err != nil {
+		return 0, err
+	}
+	f := graphFLOPs(g) * float64(micro)
+	if micro > 1 {
+		f += trained * float64(micro)
+	}
+	return f + optimizerFLOPs*trained, nil
 }
 
 // timeStep runs one untimed and two timed optimizer steps of the compiled
@@ -264,6 +328,11 @@ func (pl *Plan) Print(w io.Writer) {
 		fmt.Fprintf(w, "times: one step of each stage timed on the %s backend; evaluation not included\n", pl.Backend)
 	} else {
 		fmt.Fprintf(w, "times (~): FLOPs at an assumed %s FLOP/s on the %s backend; evaluation not included\n", fmtCount(pl.AssumedFLOPS), pl.Backend)
+	}
+	for _, s := range pl.Stages {
+		if s.NotTimed != "" {
+			fmt.Fprintf(w, "stage %s not timed: %s\n", s.Name, s.NotTimed)
+		}
 	}
 }
 

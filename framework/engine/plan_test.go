@@ -31,7 +31,7 @@ func TestPlanCounts(t *testing.T) {
 			if !student {
 				mixers = nil
 			}
-			params, err := modelParams(ctx, tm.cfg, mixers, 1)
+			params, err := modelParams(ctx, tm.cfg, mixers, 1, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

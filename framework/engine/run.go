@@ -93,7 +93,7 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	// this engine left on the host or the backend.
 	e.weights = map[string]map[string]*graph.Tensor{}
 	for _, sm := range e.students {
-		sm.initOut = nil
+		sm.initOut, sm.init = nil, nil
 	}
 	e.forgetResident()
 	r := &run{e: e, out: out, st: &runState{Version: stateVersion, ModelTokens: map[string]int64{}}}
@@ -241,12 +241,13 @@ type stepProgram struct {
 	inputs             map[string]bool // inputs of Step or Accumulate
 }
 
-// buildStage builds the programs of stage s for model m.
+// buildStage builds the programs of stage s for model m, shapes only (the
+// engine supplies every value; see weight).
 func (e *Engine) buildStage(ctx context.Context, s *pipeline.Stage, m stageModel) ([]*stages.Program, error) {
 	progs, err := stages.Build(ctx, stages.Options{Kind: stages.Kind(s.Kind), Teacher: m.cfg, Mixers: m.mixers,
 		Batch: s.MicroBatch, SeqLen: s.Dataset.SeqLen, DType: graph.F32, Seed: m.seed,
 		Target: s.Loss.Target, Temperature: s.Loss.Temperature, HardLabelWeight: s.Loss.HardLabelWeight,
-		MemoryBudget: s.Loss.MemoryBudget, Train: s.Train, Freeze: s.Freeze})
+		MemoryBudget: s.Loss.MemoryBudget, Train: s.Train, Freeze: s.Freeze, ShapesOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("stage %q: %w", s.Name, err)
 	}
@@ -690,13 +691,13 @@ func (r *run) save(ctx context.Context) (map[string]string, error) {
 
 // fullParams is every param of model ref, initialising those no stage read.
 func (e *Engine) fullParams(ctx context.Context, ref string, cfg models.HFConfig, mixers map[int]models.LayerMixer, seed uint64) (map[string]*graph.Tensor, error) {
-	params, err := modelParams(ctx, cfg, mixers, seed)
+	params, err := modelParams(ctx, cfg, mixers, seed, noParams)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ref, err)
 	}
 	out := make(map[string]*graph.Tensor, len(params))
 	for _, p := range params {
-		t, err := e.weight(ctx, ref, p.Name, p.Init)
+		t, err := e.weight(ctx, ref, p.Name, p.Shape)
 		if err != nil {
 			return nil, err
 		}

@@ -40,7 +40,7 @@ func (e *Engine) upload(ctx context.Context, params []models.Param, modelRef, te
 		if e.resident[p.Name] == key {
 			continue
 		}
-		t, err := e.weight(ctx, ref, name, p.Init)
+		t, err := e.weight(ctx, ref, name, p.Shape)
 		if err != nil {
 			return err
 		}
@@ -79,20 +79,21 @@ func (e *Engine) store(ref string) map[string]*graph.Tensor {
 	return s
 }
 
-// weight returns param name of model ref, initialising it on first use.
-// Host tensors are never changed in place (a trained param is replaced by
-// the tensor read back), so a student's copy of a teacher param shares the
-// teacher's tensor:
+// weight returns param name of model ref, initialising it on first use;
+// shape, when not nil, is the shape the caller expects. Host tensors are
+// never changed in place (a trained param is replaced by the tensor read
+// back), so a student's copy of a teacher param shares the teacher's tensor:
 //   - a teacher's from its checkpoint folder, or from its own random
 //     initialisation (its config built with its seed) when it has none;
 //   - a student's from the saved student it starts from, else (init_from
 //     "teacher") what its mixer's InitFromTeacher computes from the teacher's
-//     attention or the teacher's param of the same name and shape, else
-//     init, the random value the program that first reads it gives.
+//     attention or the teacher's param of the same name and shape, else its
+//     random initial value: the one the student's own build with its seed
+//     gives (see studentInit).
 //
 // Once set, a param keeps its value until a stage trains it, so every
 // program sees the same model whatever it was built from.
-func (e *Engine) weight(ctx context.Context, ref, name string, init *graph.Tensor) (*graph.Tensor, error) {
+func (e *Engine) weight(ctx context.Context, ref, name string, shape graph.Shape) (*graph.Tensor, error) {
 	store := e.store(ref)
 	if t, ok := store[name]; ok {
 		return t, nil
@@ -108,15 +109,15 @@ func (e *Engine) weight(ctx context.Context, ref, name string, init *graph.Tenso
 		if sm == nil {
 			return nil, fmt.Errorf("no student %q", model)
 		}
-		t, err = e.studentWeight(ctx, sm, name, init)
+		t, err = e.studentWeight(ctx, sm, name, shape)
 	default:
 		return nil, fmt.Errorf("param %s: unknown model %q", name, ref)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if init != nil && !t.Shape.Equal(init.Shape) {
-		return nil, fmt.Errorf("%s of %s: expected shape %v, found %v", name, ref, init.Shape, t.Shape)
+	if shape != nil && !t.Shape.Equal(shape) {
+		return nil, fmt.Errorf("%s of %s: expected shape %v, found %v", name, ref, shape, t.Shape)
 	}
 	store[name] = t
 	return t, nil
@@ -153,7 +154,7 @@ func (e *Engine) teacherInit(ctx context.Context, tm *teacherModel) (map[string]
 	if tm.init != nil {
 		return tm.init, nil
 	}
-	params, err := modelParams(ctx, tm.cfg, nil, tm.t.Seed)
+	params, err := modelParams(ctx, tm.cfg, nil, tm.t.Seed, nil)
 	if err != nil {
 		return nil, fmt.Errorf("teacher %q: %w", tm.t.Name, err)
 	}
@@ -181,7 +182,7 @@ func (e *Engine) hasTeacherParam(ctx context.Context, tm *teacherModel, name str
 	return ok && t.Shape.Equal(shape)
 }
 
-func (e *Engine) studentWeight(ctx context.Context, sm *studentModel, name string, init *graph.Tensor) (*graph.Tensor, error) {
+func (e *Engine) studentWeight(ctx context.Context, sm *studentModel, name string, shape graph.Shape) (*graph.Tensor, error) {
 	if sm.from != nil {
 		if _, err := sm.from.Info(name); err == nil {
 			return sm.from.Tensor(name)
@@ -198,26 +199,91 @@ func (e *Engine) studentWeight(ctx context.Context, sm *studentModel, name strin
 			return t, nil
 		}
 	}
-	if sm.s.InitFrom == "teacher" && sm.teacher != nil && init != nil && e.hasTeacherParam(ctx, sm.teacher, name, init.Shape) {
+	if sm.s.InitFrom == "teacher" && sm.teacher != nil && shape != nil && e.hasTeacherParam(ctx, sm.teacher, name, shape) {
 		// The teacher's current value: trained in an earlier stage, or read
 		// from its folder.
-		t, err := e.weight(ctx, modelRef("teacher", sm.teacher.t.Name), name, init)
+		t, err := e.weight(ctx, modelRef("teacher", sm.teacher.t.Name), name, shape)
 		if err != nil {
 			return nil, err
 		}
 		return t, nil
 	}
-	if init == nil {
-		return nil, fmt.Errorf("student %q: param %s has no initial value", sm.s.Name, name)
-	}
-	return init, nil
+	return e.studentInit(ctx, sm, name)
 }
 
+// suppliedElsewhere reports whether studentWeight finds student param p
+// somewhere other than its random initialisation: in the student folder it
+// starts from, or (init_from "teacher") in its mixer's InitFromTeacher
+// outputs or the teacher's params. An error counts as supplied: reading
+// the param then reports it.
+func (e *Engine) suppliedElsewhere(ctx context.Context, sm *studentModel, p models.Param) bool {
+	if sm.from != nil {
+		if _, err := sm.from.Info(p.Name); err == nil || sm.strict {
+			return true
+		}
+	}
+	if sm.s.InitFrom == "teacher" && sm.teacher != nil {
+		if t, err := e.fromTeacher(ctx, sm, p.Name); err != nil || t != nil {
+			return true
+		}
+		return e.hasTeacherParam(ctx, sm.teacher, p.Name, p.Shape)
+	}
+	return false
+}
+
+// studentInit is the random initial value of student param name: the value
+// the student's full build with its seed gives, whichever program reads it
+// first. The first call makes, in one build, the values of every param
+// that nothing else supplies (suppliedElsewhere), and no others: a student
+// whose params come from its teacher costs no random values but its
+// mixers'.
+func (e *Engine) studentInit(ctx context.Context, sm *studentModel, name string) (*graph.Tensor, error) {
+	if t, ok := sm.init[name]; ok {
+		return t, nil
+	}
+	if sm.teacher == nil {
+		return nil, fmt.Errorf("student %q: param %s has no value (no teacher config to build it from)", sm.s.Name, name)
+	}
+	cfg := sm.teacher.cfg
+	want := map[string]bool{name: true}
+	if sm.init == nil {
+		sm.init = map[string]*graph.Tensor{}
+		all, err := modelParams(ctx, cfg, sm.mixers, sm.s.Seed, noParams)
+		if err != nil {
+			return nil, fmt.Errorf("student %q: %w", sm.s.Name, err)
+		}
+		for _, p := range all {
+			if !e.suppliedElsewhere(ctx, sm, p) {
+				want[p.Name] = true
+			}
+		}
+	}
+	params, err := modelParams(ctx, cfg, sm.mixers, sm.s.Seed, func(n string) bool { return want[n] })
+	if err != nil {
+		return nil, fmt.Errorf("student %q: %w", sm.s.Name, err)
+	}
+	for _, p := range params {
+		if p.Init != nil {
+			sm.init[p.Name] = p.Init
+		}
+	}
+	t, ok := sm.init[name]
+	if !ok {
+		return nil, fmt.Errorf("student %q has no param %s", sm.s.Name, name)
+	}
+	return t, nil
+}
+
+// noParams accepts no param name: a shapes-only build.
+func noParams(string) bool { return false }
+
 // modelParams builds a model (the teacher when mixers is nil) on a scratch
-// builder for its full list of params with their random initial values.
-func modelParams(ctx context.Context, cfg models.HFConfig, mixers map[int]models.LayerMixer, seed uint64) ([]models.Param, error) {
+// builder for its full list of params, with the random initial values of
+// those that only accepts (all when only is nil; see
+// models.BuildOptions.InitOnly).
+func modelParams(ctx context.Context, cfg models.HFConfig, mixers map[int]models.LayerMixer, seed uint64, only func(string) bool) ([]models.Param, error) {
 	b := graph.NewBuilder()
-	lm, err := models.BuildModel(ctx, b, cfg, graph.F32, 1, models.BuildOptions{Mixers: mixers, SeqLen: 8, Seed: seed})
+	lm, err := models.BuildModel(ctx, b, cfg, graph.F32, 1, models.BuildOptions{Mixers: mixers, SeqLen: 8, Seed: seed, InitOnly: only})
 	if err != nil {
 		return nil, err
 	}

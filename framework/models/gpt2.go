@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"math/rand/v2"
 
 	"github.com/mohawk-distill/mohawk/sdk/graph"
 	"github.com/mohawk-distill/mohawk/sdk/mixer"
@@ -90,7 +89,7 @@ func buildGPT2Opts(ctx context.Context, b *graph.Builder, cfg GPT2Config, dt gra
 	if err != nil {
 		return nil, fmt.Errorf("gpt2 config: %w", err)
 	}
-	in := &initializer{b: b, dt: dt, prefix: opt.prefix, rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))}
+	in := opt.initializer(b, dt, seed)
 	d, t, nh, f := cfg.DModel, cfg.SeqLen, cfg.Heads, cfg.MLPHidden
 	hd := d / nh
 	resid := 0.02 / math.Sqrt(2*float64(cfg.Layers))

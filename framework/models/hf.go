@@ -294,7 +294,7 @@ func (h *hfConfig) family(path string) (HFConfig, error) {
 func LoadWeights(lm *LM, folder *checkpoint.Folder) (map[string]*graph.Tensor, error) {
 	out := make(map[string]*graph.Tensor, len(lm.Params))
 	for _, p := range lm.Params {
-		want := p.Init.Shape
+		want := p.Shape
 		info, err := folder.Info(p.Name)
 		if err != nil {
 			return nil, fmt.Errorf("%s: expected %v, missing from %s (%w)", p.Name, shapeString(want), folder.Dir, err)
@@ -306,8 +306,8 @@ func LoadWeights(lm *LM, folder *checkpoint.Folder) (map[string]*graph.Tensor, e
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p.Name, err)
 		}
-		if t.DType != p.Init.DType {
-			c := graph.NewTensor(p.Init.DType, want...)
+		if t.DType != p.DType {
+			c := graph.NewTensor(p.DType, want...)
 			for i := 0; i < c.Len(); i++ {
 				c.Set(i, t.At(i))
 			}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"math/rand/v2"
 
 	"github.com/mohawk-distill/mohawk/sdk/graph"
 	"github.com/mohawk-distill/mohawk/sdk/mixer"
@@ -87,7 +86,7 @@ func buildLlamaOpts(ctx context.Context, b *graph.Builder, cfg LlamaConfig, dt g
 	if err != nil {
 		return nil, fmt.Errorf("llama config: %w", err)
 	}
-	in := &initializer{b: b, dt: dt, prefix: opt.prefix, rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))}
+	in := opt.initializer(b, dt, seed)
 	d, t, f := cfg.DModel, cfg.SeqLen, cfg.MLPHidden
 	hd := d / cfg.Heads
 	invFreq := cfg.RopeScaling.InvFreqs(hd, cfg.RopeTheta)

@@ -97,11 +97,19 @@ func (c PhiConfig) Validate() error {
 
 // Param is one trainable tensor of a model with its initial value.
 type Param struct {
-	Name    string
-	Value   graph.Value
+	Name  string
+	Value graph.Value
+	Shape graph.Shape
+	DType graph.DType
+	// Init is the param's random initial value; nil when the model was
+	// built without it (BuildOptions.ShapesOnly, or a name that
+	// BuildOptions.InitOnly leaves out).
 	Init    *graph.Tensor
 	NoDecay bool // norms, biases and SSM skips take no weight decay
 }
+
+// Size is the number of elements of the param.
+func (p Param) Size() int64 { return int64(p.Shape.Size()) }
 
 // LM is a built language model: logits [B,T,V] over input tokens [B,T],
 // and each built block's taps (see LayerTaps).
@@ -112,31 +120,53 @@ type LM struct {
 	Layers []LayerTaps
 }
 
-// initializer creates params with deterministic random initial values.
+// initializer creates params with deterministic random initial values,
+// drawn in creation order from one stream. With want set, only the params
+// it accepts get a value; the draws of the others are owed (pending) and
+// made only when a later accepted param needs the stream, so every value
+// made is the one a full build gives, and nothing is drawn after the last
+// accepted param.
 type initializer struct {
-	b      *graph.Builder
-	prefix string // of every param name
-	dt     graph.DType
-	rng    *rand.Rand
-	params []Param
+	b       *graph.Builder
+	prefix  string // of every param name
+	dt      graph.DType
+	rng     *rand.Rand
+	params  []Param
+	want    func(name string) bool // nil: every param
+	pending int                    // draws owed to the stream
 }
 
-func (in *initializer) param(name string, noDecay bool, fill func(i int) float64, shape ...int) graph.Value {
+// wants reports whether the param name gets an initial value.
+func (in *initializer) wants(name string) bool { return in.want == nil || in.want(name) }
+
+// param declares a param; fill gives element i's initial value and draws
+// says how many values of the stream it takes per element (0 or 1).
+func (in *initializer) param(name string, noDecay bool, draws int, fill func(i int) float64, shape ...int) graph.Value {
 	name = in.prefix + name
-	t := graph.NewTensor(in.dt, shape...)
-	for i := 0; i < t.Len(); i++ {
-		t.Set(i, fill(i))
-	}
 	v := in.b.Param(name, in.dt, shape...)
-	in.params = append(in.params, Param{Name: name, Value: v, Init: t, NoDecay: noDecay})
+	prm := Param{Name: name, Value: v, Shape: graph.Shape(shape).Clone(), DType: in.dt, NoDecay: noDecay}
+	n := prm.Shape.Size()
+	if in.wants(name) {
+		for ; in.pending > 0; in.pending-- {
+			in.rng.NormFloat64()
+		}
+		t := graph.NewTensor(in.dt, shape...)
+		for i := 0; i < n; i++ {
+			t.Set(i, fill(i))
+		}
+		prm.Init = t
+	} else {
+		in.pending += draws * n
+	}
+	in.params = append(in.params, prm)
 	return v
 }
 
 func (in *initializer) normal(name string, std float64, shape ...int) graph.Value {
-	return in.param(name, false, func(int) float64 { return std * in.rng.NormFloat64() }, shape...)
+	return in.param(name, false, 1, func(int) float64 { return std * in.rng.NormFloat64() }, shape...)
 }
 func (in *initializer) constant(name string, v float64, shape ...int) graph.Value {
-	return in.param(name, true, func(int) float64 { return v }, shape...)
+	return in.param(name, true, 0, func(int) float64 { return v }, shape...)
 }
 
 // BuildPhi appends a Phi-style LM over an i32 input "tokens" [batch, SeqLen]
@@ -163,7 +193,7 @@ func buildPhiOpts(ctx context.Context, b *graph.Builder, cfg PhiConfig, dt graph
 	if err != nil {
 		return nil, fmt.Errorf("phi config: %w", err)
 	}
-	in := &initializer{b: b, dt: dt, prefix: opt.prefix, rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))}
+	in := opt.initializer(b, dt, seed)
 	d, t := cfg.DModel, cfg.SeqLen
 	resid := 0.02 / math.Sqrt(2*float64(cfg.Layers))
 	tokens := tokensInput(b, batch, t)
@@ -235,7 +265,7 @@ func discreteMamba2(b *graph.Builder, in *initializer, cfg PhiConfig, p string, 
 	k := cfg.ConvKernel
 	// The default MOHAWK init: the convolution starts as the identity.
 	xbc := nn.CausalConv1d(b, b.SliceAxis(proj, 2, 0, conv),
-		in.param(p+"conv1d.weight", false, func(i int) float64 { return bool2f(i%k == k-1) }, conv, k),
+		in.param(p+"conv1d.weight", false, 0, func(i int) float64 { return bool2f(i%k == k-1) }, conv, k),
 		in.constant(p+"conv1d.bias", 0, conv))
 	z := b.SliceAxis(proj, 2, conv, conv+hp)
 	a := b.SliceAxis(proj, 2, conv+hp, conv+hp+h)

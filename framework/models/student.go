@@ -64,12 +64,19 @@ func (in *initializer) mixerLayer(ctx context.Context, lm LayerMixer, prefix str
 		if _, ok := b.Lookup(name); ok {
 			return graph.NoValue, fmt.Errorf("parameter %q already exists in the model", name)
 		}
-		t, err := s.Realize(name, in.dt, seed)
+		// A mixer's params draw from streams of their own (ParamSpec.Realize),
+		// not from the model's.
+		var t *graph.Tensor
+		if in.wants(name) {
+			t, err = s.Realize(name, in.dt, seed)
+		} else {
+			err = s.Check()
+		}
 		if err != nil {
 			return graph.NoValue, err
 		}
 		v := b.Param(name, in.dt, s.Shape...)
-		in.params = append(in.params, Param{Name: name, Value: v, Init: t, NoDecay: s.NoDecay})
+		in.params = append(in.params, Param{Name: name, Value: v, Shape: graph.Shape(s.Shape).Clone(), DType: in.dt, Init: t, NoDecay: s.NoDecay})
 	}
 	frag, err := lm.Mixer.Forward(ctx, l)
 	if err != nil {

@@ -7,6 +7,7 @@ package models
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 
 	"github.com/mohawk-distill/mohawk/sdk/graph"
 	"github.com/mohawk-distill/mohawk/sdk/mixer"
@@ -46,20 +47,41 @@ type BuildOptions struct {
 	// SeqLen > 0 overrides the config's sequence length.
 	SeqLen int
 	Seed   uint64
+	// ShapesOnly builds the graph and the param list without any initial
+	// value (every Param.Init nil): what counting params, FLOPs and memory
+	// needs, or a caller that fills the values from elsewhere.
+	ShapesOnly bool
+	// InitOnly, when set (and ShapesOnly is not), gives an initial value
+	// only to the params whose full names it accepts. Each value made is
+	// the one a full build with Seed gives; the random draws of params
+	// left out are made only as far as a later accepted param needs them.
+	InitOnly func(name string) bool
 }
 
 // buildOpts is what the family builders take besides the config.
 type buildOpts struct {
 	prefix string
-	layers int // blocks to build; the head only when it is all of them
+	layers int                    // blocks to build; the head only when it is all of them
+	want   func(name string) bool // params that get an initial value; nil: all
 }
+
+// initializer starts the param stream of a model built with o.
+func (o buildOpts) initializer(b *graph.Builder, dt graph.DType, seed uint64) *initializer {
+	return &initializer{b: b, dt: dt, prefix: o.prefix, want: o.want, rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))}
+}
+
+// noParams accepts no param: a shapes-only build.
+func noParams(string) bool { return false }
 
 // BuildModel builds cfg's family over tokens [batch, SeqLen] with the
 // options: the student when opt.Mixers is set, the teacher otherwise. An
 // i32 input "tokens" already in b is reused (two models read the same
 // tokens), otherwise it is declared.
 func BuildModel(ctx context.Context, b *graph.Builder, cfg HFConfig, dt graph.DType, batch int, opt BuildOptions) (*LM, error) {
-	bo := buildOpts{prefix: opt.Prefix, layers: opt.Layers}
+	bo := buildOpts{prefix: opt.Prefix, layers: opt.Layers, want: opt.InitOnly}
+	if opt.ShapesOnly {
+		bo.want = noParams
+	}
 	switch cfg.Family {
 	case FamilyPhi:
 		if cfg.Phi == nil {

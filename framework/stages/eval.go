@@ -23,6 +23,8 @@ type EvalOptions struct {
 	WithTeacher   bool
 	Batch, SeqLen int         // SeqLen 0: the config's
 	DType         graph.DType // F32 when unset
+	// ShapesOnly leaves the params' random initial values out (Init nil).
+	ShapesOnly bool
 }
 
 // Evaluation output names; each is an f32 rank-0 sum over the micro-batch.
@@ -35,7 +37,8 @@ const (
 
 // Evaluation builds the evaluation program over the inputs "tokens" and
 // "targets" [B,T] and returns it with every param it reads (the model at
-// its own names, the teacher under TeacherPrefix), initialised at random.
+// its own names, the teacher under TeacherPrefix), initialised at random
+// unless ShapesOnly.
 func Evaluation(ctx context.Context, opt EvalOptions) (*graph.Graph, []models.Param, error) {
 	if opt.Batch <= 0 || opt.SeqLen < 0 {
 		return nil, nil, fmt.Errorf("evaluation: batch %d and sequence length %d must be positive", opt.Batch, opt.SeqLen)
@@ -44,7 +47,7 @@ func Evaluation(ctx context.Context, opt EvalOptions) (*graph.Graph, []models.Pa
 		opt.DType = graph.F32
 	}
 	b := graph.NewBuilder()
-	model, err := models.BuildModel(ctx, b, opt.Teacher, opt.DType, opt.Batch, models.BuildOptions{Mixers: opt.Mixers, SeqLen: opt.SeqLen})
+	model, err := models.BuildModel(ctx, b, opt.Teacher, opt.DType, opt.Batch, models.BuildOptions{Mixers: opt.Mixers, SeqLen: opt.SeqLen, ShapesOnly: opt.ShapesOnly})
 	if err != nil {
 		return nil, nil, fmt.Errorf("evaluation: %w", err)
 	}
@@ -57,7 +60,7 @@ func Evaluation(ctx context.Context, opt EvalOptions) (*graph.Graph, []models.Pa
 	b.Output(OutputNLLSum, nllSum(model.Logits))
 	b.Output(OutputCount, b.Scalar(graph.F32, float64(shape[0]*shape[1])))
 	if opt.WithTeacher {
-		teacher, err := models.BuildModel(ctx, b, opt.Teacher, opt.DType, opt.Batch, models.BuildOptions{Prefix: TeacherPrefix, SeqLen: opt.SeqLen})
+		teacher, err := models.BuildModel(ctx, b, opt.Teacher, opt.DType, opt.Batch, models.BuildOptions{Prefix: TeacherPrefix, SeqLen: opt.SeqLen, ShapesOnly: opt.ShapesOnly})
 		if err != nil {
 			return nil, nil, fmt.Errorf("evaluation teacher: %w", err)
 		}

@@ -68,12 +68,17 @@ func inlineMixer(ctx context.Context, b *graph.Builder, opt Options, l int, kind
 		}
 		delete(reads, s.Name)
 		name := prefix + s.Name
-		init, err := s.Realize(name, opt.DType, opt.Seed)
+		var init *graph.Tensor
+		if opt.ShapesOnly {
+			err = s.Check()
+		} else {
+			init, err = s.Realize(name, opt.DType, opt.Seed)
+		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("layer %d mixer: %w", l, err)
 		}
 		v := b.Param(name, opt.DType, s.Shape...)
-		params = append(params, models.Param{Name: name, Value: v, Init: init, NoDecay: s.NoDecay})
+		params = append(params, models.Param{Name: name, Value: v, Shape: graph.Shape(s.Shape).Clone(), DType: opt.DType, Init: init, NoDecay: s.NoDecay})
 	}
 	for name := range reads {
 		return nil, nil, fmt.Errorf("layer %d mixer: the %s fragment reads parameter %q, which Params does not declare", l, kind, name)
@@ -87,7 +92,7 @@ func inlineMixer(ctx context.Context, b *graph.Builder, opt Options, l int, kind
 
 // teacherUpTo builds the frozen teacher's first last+1 blocks.
 func teacherUpTo(ctx context.Context, b *graph.Builder, opt Options, last int) (*models.LM, error) {
-	lm, err := models.BuildModel(ctx, b, opt.Teacher, opt.DType, opt.Batch, models.BuildOptions{Prefix: TeacherPrefix, Layers: last + 1, SeqLen: opt.SeqLen, Seed: opt.Seed})
+	lm, err := models.BuildModel(ctx, b, opt.Teacher, opt.DType, opt.Batch, models.BuildOptions{Prefix: TeacherPrefix, Layers: last + 1, SeqLen: opt.SeqLen, Seed: opt.Seed, ShapesOnly: opt.ShapesOnly})
 	if err != nil {
 		return nil, fmt.Errorf("teacher: %w", err)
 	}

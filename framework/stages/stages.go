@@ -72,6 +72,10 @@ type Options struct {
 	// params whose names match one of its globs; Freeze then removes the
 	// matches of its globs. See Match for the glob rule.
 	Train, Freeze []string
+	// ShapesOnly builds the programs without the params' random initial
+	// values (every Program.Params[i].Init nil): for a caller that counts
+	// them or supplies the values itself.
+	ShapesOnly bool
 }
 
 // Program is one stage program: a forward pass and its loss.
@@ -82,8 +86,9 @@ type Program struct {
 	// TrainableNames.
 	Trainable      []train.Param
 	TrainableNames []string
-	// Params is every param the program reads, by resident name, with a
-	// random initial value (the engine replaces it by loaded weights).
+	// Params is every param the program reads, by resident name, with its
+	// shape and, unless Options.ShapesOnly, a random initial value (the
+	// engine replaces it by loaded weights).
 	Params []models.Param
 	Layers []int // the layers of a layer-wise program, ascending
 }
@@ -183,7 +188,7 @@ func layersOf(mixers map[int]models.LayerMixer) []int {
 // set), every param trainable.
 func buildNextToken(ctx context.Context, opt Options) (*Program, error) {
 	b := graph.NewBuilder()
-	lm, err := models.BuildModel(ctx, b, opt.Teacher, opt.DType, opt.Batch, models.BuildOptions{Mixers: opt.Mixers, SeqLen: opt.SeqLen, Seed: opt.Seed})
+	lm, err := models.BuildModel(ctx, b, opt.Teacher, opt.DType, opt.Batch, models.BuildOptions{Mixers: opt.Mixers, SeqLen: opt.SeqLen, Seed: opt.Seed, ShapesOnly: opt.ShapesOnly})
 	if err != nil {
 		return nil, err
 	}
@@ -203,11 +208,11 @@ func buildNextToken(ctx context.Context, opt Options) (*Program, error) {
 // next-token cross-entropy against "targets" when it is positive.
 func buildDistillation(ctx context.Context, opt Options) (*Program, error) {
 	b := graph.NewBuilder()
-	teacher, err := models.BuildModel(ctx, b, opt.Teacher, opt.DType, opt.Batch, models.BuildOptions{Prefix: TeacherPrefix, SeqLen: opt.SeqLen, Seed: opt.Seed})
+	teacher, err := models.BuildModel(ctx, b, opt.Teacher, opt.DType, opt.Batch, models.BuildOptions{Prefix: TeacherPrefix, SeqLen: opt.SeqLen, Seed: opt.Seed, ShapesOnly: opt.ShapesOnly})
 	if err != nil {
 		return nil, fmt.Errorf("teacher: %w", err)
 	}
-	student, err := models.BuildModel(ctx, b, opt.Teacher, opt.DType, opt.Batch, models.BuildOptions{Mixers: opt.Mixers, SeqLen: opt.SeqLen, Seed: opt.Seed})
+	student, err := models.BuildModel(ctx, b, opt.Teacher, opt.DType, opt.Batch, models.BuildOptions{Mixers: opt.Mixers, SeqLen: opt.SeqLen, Seed: opt.Seed, ShapesOnly: opt.ShapesOnly})
 	if err != nil {
 		return nil, fmt.Errorf("student: %w", err)
 	}
