@@ -28,7 +28,9 @@
 // only: a param's random initial value is made only when nothing else
 // supplies it (a teacher built from scratch, a student's fresh mixers), as
 // the model's own build with its seed makes it, so a Phi-1.5-sized teacher
-// read from its folder costs no random values at all. The optimizer state starts fresh with each stage: every stage has its
+// read from its folder costs no random values at all. Layers a student
+// keeps as the teacher's attention (kept.go) skip the layer-wise stages.
+// The optimizer state starts fresh with each stage: every stage has its
 // own objective and schedule.
 //
 // # Plan

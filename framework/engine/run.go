@@ -213,6 +213,7 @@ type stageModel struct {
 	cfg             models.HFConfig
 	mixers          map[int]models.LayerMixer
 	teacher         *teacherModel
+	student         *studentModel // nil when the model is a teacher
 	seed            uint64
 }
 
@@ -223,7 +224,7 @@ func (e *Engine) stageModel(s *pipeline.Stage) (stageModel, error) {
 			return stageModel{}, fmt.Errorf("stage %q: student %q has no teacher", s.Name, s.Student.Name)
 		}
 		return stageModel{ref: modelRef("student", s.Student.Name), teacherRef: modelRef("teacher", sm.teacher.t.Name),
-			cfg: sm.teacher.cfg, mixers: sm.mixers, teacher: sm.teacher, seed: s.Student.Seed}, nil
+			cfg: sm.teacher.cfg, mixers: sm.mixers, teacher: sm.teacher, student: sm, seed: s.Student.Seed}, nil
 	}
 	if s.Teacher == nil || e.teachers[s.Teacher.Name] == nil {
 		return stageModel{}, fmt.Errorf("stage %q: no model", s.Name)
@@ -242,9 +243,31 @@ type stepProgram struct {
 }
 
 // buildStage builds the programs of stage s for model m, shapes only (the
-// engine supplies every value; see weight).
+// engine supplies every value; see weight). The layer-wise stages leave
+// out the layers a student keeps as the teacher's attention (keptAttention):
+// nothing in them trains or decays those layers.
 func (e *Engine) buildStage(ctx context.Context, s *pipeline.Stage, m stageModel) ([]*stages.Program, error) {
-	progs, err := stages.Build(ctx, stages.Options{Kind: stages.Kind(s.Kind), Teacher: m.cfg, Mixers: m.mixers,
+	mixers := m.mixers
+	if k := stages.Kind(s.Kind); (k == stages.MatrixOrientation || k == stages.HiddenStateAlignment) && m.student != nil {
+		kept, err := keptAttention(m.student)
+		if err != nil {
+			return nil, fmt.Errorf("stage %q: %w", s.Name, err)
+		}
+		if len(kept) > 0 {
+			mixers = map[int]models.LayerMixer{}
+			for l, lm := range m.mixers {
+				if !kept[l] {
+					mixers[l] = lm
+				}
+			}
+			skipped := sortedInts(kept)
+			if len(mixers) == 0 {
+				return nil, fmt.Errorf("stage %q: student %q keeps every replaced layer (%v) as the teacher's attention, so %s has no layer to fit", s.Name, m.student.s.Name, skipped, s.Kind)
+			}
+			e.log.Info().Str("stage", s.Name).Ints("layers", skipped).Msg("layers kept as the teacher's attention skip this stage")
+		}
+	}
+	progs, err := stages.Build(ctx, stages.Options{Kind: stages.Kind(s.Kind), Teacher: m.cfg, Mixers: mixers,
 		Batch: s.MicroBatch, SeqLen: s.Dataset.SeqLen, DType: graph.F32, Seed: m.seed,
 		Target: s.Loss.Target, Temperature: s.Loss.Temperature, HardLabelWeight: s.Loss.HardLabelWeight,
 		MemoryBudget: s.Loss.MemoryBudget, Train: s.Train, Freeze: s.Freeze, ShapesOnly: true})
