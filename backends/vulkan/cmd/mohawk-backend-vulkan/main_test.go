@@ -98,7 +98,11 @@ func TestPluginWithoutLoader(t *testing.T) {
 	if err == nil {
 		t.Fatal("the plugin started without a Vulkan loader and reported no error")
 	}
-	for _, want := range []string{"libvulkan-missing.so.1", "cpu backend", "mohawk-backend-vulkan"} {
+	wants := []string{"libvulkan-missing.so.1", "cpu backend", "mohawk-backend-vulkan"}
+	if strings.Contains(err.Error(), "without cgo") { // it never opens a loader
+		wants = wants[1:]
+	}
+	for _, want := range wants {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %q", err, want)
 		}
