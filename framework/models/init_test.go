@@ -67,3 +67,27 @@ func TestBuildShapesOnlyAndInitOnly(t *testing.T) {
 		}
 	}
 }
+
+// A model's rotary tables are one pair of constants, whatever its layers.
+func TestRopeTablesShared(t *testing.T) {
+	for _, family := range []string{FamilyPhi, FamilyLlama} {
+		cfg := teacherConfig(t, family)
+		b := graph.NewBuilder()
+		if _, err := BuildModel(context.Background(), b, cfg, graph.F32, 1, BuildOptions{SeqLen: 8, ShapesOnly: true}); err != nil {
+			t.Fatal(err)
+		}
+		g, err := b.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tables := 0
+		for _, n := range g.Nodes {
+			if n.Op == graph.OpConst && len(n.Type.Shape) == 2 && n.Type.Shape[0] == 8 {
+				tables++
+			}
+		}
+		if tables != 2 || cfg.Layers() < 2 {
+			t.Errorf("%s, %d layers: %d [T, rotary] constants, expected one cos and one sin table", family, cfg.Layers(), tables)
+		}
+	}
+}

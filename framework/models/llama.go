@@ -89,7 +89,7 @@ func buildLlamaOpts(ctx context.Context, b *graph.Builder, cfg LlamaConfig, dt g
 	in := opt.initializer(b, dt, seed)
 	d, t, f := cfg.DModel, cfg.SeqLen, cfg.MLPHidden
 	hd := d / cfg.Heads
-	invFreq := cfg.RopeScaling.InvFreqs(hd, cfg.RopeTheta)
+	rope := newRopeTables(cfg.RopeScaling.InvFreqs(hd, cfg.RopeTheta))
 	resid := 0.02 / math.Sqrt(2*float64(cfg.Layers))
 	tokens := tokensInput(b, batch, t)
 	embed := in.normal("model.embed_tokens.weight", 0.02, cfg.Vocab, d)
@@ -112,7 +112,7 @@ func buildLlamaOpts(ctx context.Context, b *graph.Builder, cfg LlamaConfig, dt g
 				return b.Transpose(b.Reshape(x, batch, t, n, hd), 0, 2, 1, 3) // [B,n,T,D]
 			}
 			q, k, v := heads("q_proj", cfg.Heads), heads("k_proj", cfg.KVHeads), heads("v_proj", cfg.KVHeads)
-			q, k = nn.RoPEInvFreq(b, q, invFreq, 0), nn.RoPEInvFreq(b, k, invFreq, 0)
+			q, k = rope.apply(b, q), rope.apply(b, k)
 			var y graph.Value
 			probs, y = attend(b, q, k, v, 1/math.Sqrt(float64(hd)))
 			y = b.Reshape(b.Transpose(y, 0, 2, 1, 3), batch, t, d)

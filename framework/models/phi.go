@@ -199,6 +199,7 @@ func buildPhiOpts(ctx context.Context, b *graph.Builder, cfg PhiConfig, dt graph
 	tokens := tokensInput(b, batch, t)
 	h := b.Gather(in.normal("model.embed_tokens.weight", 0.02, cfg.Vocab, d), tokens)
 	taps := make([]LayerTaps, 0, blocks)
+	rope := newRopeTables(nn.RoPEInvFreqs(cfg.RotaryDim, cfg.RopeTheta))
 	for l := 0; l < blocks; l++ {
 		p := fmt.Sprintf("model.layers.%d.", l)
 		u := b.LayerNorm(h, in.constant(p+"input_layernorm.weight", 1, d), in.constant(p+"input_layernorm.bias", 0, d), cfg.LayerNormEps)
@@ -210,7 +211,7 @@ func buildPhiOpts(ctx context.Context, b *graph.Builder, cfg PhiConfig, dt graph
 				return nil, fmt.Errorf("layer %d mixer: %w", l, err)
 			}
 		} else if cfg.Mixer == MixerAttention {
-			mix, probs = phiAttention(b, in, cfg, p+"self_attn.", u, batch, resid)
+			mix, probs = phiAttention(b, in, cfg, p+"self_attn.", u, batch, resid, rope)
 		} else {
 			mix = discreteMamba2(b, in, cfg, p+"mixer.", u, batch, resid)
 		}
@@ -236,7 +237,7 @@ func buildPhiOpts(ctx context.Context, b *graph.Builder, cfg PhiConfig, dt graph
 // phiAttention is Phi's attention: q, k, v and dense projections with
 // biases, partial rotary embedding, causal softmax. u[B,T,C] → y[B,T,C] and
 // the post-softmax probabilities [B,H,T,T].
-func phiAttention(b *graph.Builder, in *initializer, cfg PhiConfig, p string, u graph.Value, batch int, resid float64) (y, probs graph.Value) {
+func phiAttention(b *graph.Builder, in *initializer, cfg PhiConfig, p string, u graph.Value, batch int, resid float64, rope *ropeTables) (y, probs graph.Value) {
 	d, h, t := cfg.DModel, cfg.Heads, cfg.SeqLen
 	hd := d / h
 	heads := func(name string) graph.Value {
@@ -245,7 +246,7 @@ func phiAttention(b *graph.Builder, in *initializer, cfg PhiConfig, p string, u 
 	}
 	q, k, v := heads("q_proj"), heads("k_proj"), heads("v_proj")
 	if cfg.RotaryDim > 0 {
-		q, k = nn.RoPE(b, q, cfg.RotaryDim, cfg.RopeTheta, 0), nn.RoPE(b, k, cfg.RotaryDim, cfg.RopeTheta, 0)
+		q, k = rope.apply(b, q), rope.apply(b, k)
 	}
 	probs, y = attend(b, q, k, v, 1/math.Sqrt(float64(hd)))
 	y = b.Reshape(b.Transpose(y, 0, 2, 1, 3), batch, t, d)

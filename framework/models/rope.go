@@ -4,8 +4,8 @@ package models
 // (rope_scaling, or rope_parameters in newer transformers) and computes the
 // rescaled inverse frequencies it defines: "linear" (every frequency
 // divided by factor: positions divided by it) and "llama3" (Llama 3.1's
-// three wavelength bands). The cos/sin tables are built from them by
-// nn.RoPEInvFreq.
+// three wavelength bands). The cos/sin tables built from them are one pair
+// of constants per model (ropeTables), computed as nn.RoPEInvFreq does.
 
 import (
 	"encoding/json"
@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/mohawk-distill/mohawk/sdk/graph"
 	"github.com/mohawk-distill/mohawk/sdk/nn"
 )
 
@@ -225,4 +226,52 @@ func jsonText(v any) string {
 		return fmt.Sprint(v)
 	}
 	return string(b)
+}
+
+// ropeTables holds one model's rotary cos/sin constants [T, rotaryDim], made
+// on first use and shared by q and k of every layer: one pair of constant
+// nodes per model instead of two per attention layer (at T = 2048 a pair is
+// a megabyte or more, in the graph and in every program sent to a backend).
+type ropeTables struct {
+	invFreq  []float64
+	cos, sin graph.Value
+}
+
+// apply is nn.RoPEInvFreq(b, x, invFreq, 0) over the shared tables: the
+// same ops in the same order, so the same values to the bit. x is
+// [B,H,T,D]; the first 2·len(invFreq) channels of each head turn.
+func (r *ropeTables) apply(b *graph.Builder, x graph.Value) graph.Value {
+	s := b.Shape(x)
+	half := len(r.invFreq)
+	rotaryDim := 2 * half
+	if len(s) != 4 || half == 0 || rotaryDim > s[3] {
+		return nn.RoPEInvFreq(b, x, r.invFreq, 0) // reports the error
+	}
+	if r.cos == graph.NoValue || b.Shape(r.cos)[0] != s[2] || b.DType(r.cos) != b.DType(x) {
+		t := s[2]
+		cos, sin := make([]float64, t*rotaryDim), make([]float64, t*rotaryDim)
+		for p := 0; p < t; p++ {
+			for i, f := range r.invFreq {
+				ang := float64(p) * f
+				for _, j := range []int{i, i + half} {
+					cos[p*rotaryDim+j], sin[p*rotaryDim+j] = math.Cos(ang), math.Sin(ang)
+				}
+			}
+		}
+		r.cos, r.sin = b.Const(b.DType(x), []int{t, rotaryDim}, cos), b.Const(b.DType(x), []int{t, rotaryDim}, sin)
+	}
+	rot := b.SliceAxis(x, 3, 0, rotaryDim)
+	x1, x2 := b.SliceAxis(rot, 3, 0, half), b.SliceAxis(rot, 3, half, rotaryDim)
+	rotated := b.Concat(3, b.Neg(x2), x1)
+	out := b.Add(b.Mul(rot, r.cos), b.Mul(rotated, r.sin))
+	if rotaryDim == s[3] {
+		return out
+	}
+	return b.Concat(3, out, b.SliceAxis(x, 3, rotaryDim, s[3]))
+}
+
+// newRopeTables starts the tables of a model whose channel pair i turns by
+// position·invFreq[i].
+func newRopeTables(invFreq []float64) *ropeTables {
+	return &ropeTables{invFreq: invFreq, cos: graph.NoValue, sin: graph.NoValue}
 }
