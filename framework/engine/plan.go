@@ -226,11 +226,10 @@ func stepFLOPs(fwd *graph.Graph, p *stages.Program, micro int) (float64, error) 
 	if _, err := graph.Grad(sb, p.Loss, wrt); err != nil {
 		return 0, err
 	}
-	g, err := sb.Build()
-	if err != nil {
+	if err := sb.Err(); err != nil {
 		return 0, err
 	}
-	f := graphFLOPs(g) * float64(micro)
+	f := graphFLOPs(sb.NumValues(), sb.Node) * float64(micro)
 	if micro > 1 {
 		f += trained * float64(micro)
 	}
@@ -264,9 +263,13 @@ func (e *Engine) timeStep(ctx context.Context, sps []*stepProgram, batch, seqLen
 // graphFLOPs counts a program's arithmetic: 2·M·N·K per matrix product
 // (batch dims included in M·N, the output's size) and one per output
 // element of every other op that computes.
-func graphFLOPs(g *graph.Graph) float64 {
+// The graph is given by its node count and a node lookup (a built
+// graph's, or a builder's, so that no copy is made).
+func graphFLOPs(count int, node func(graph.Value) *graph.Node) float64 {
 	var f float64
-	for _, n := range g.Nodes {
+	typ := func(v graph.Value) graph.Type { return node(v).Type }
+	for i := 0; i < count; i++ {
+		n := node(graph.Value(i))
 		size := float64(n.Type.Shape.Size())
 		switch n.Op {
 		case graph.OpInput, graph.OpParam, graph.OpState, graph.OpConst, graph.OpIota,
@@ -274,16 +277,16 @@ func graphFLOPs(g *graph.Graph) float64 {
 			graph.OpStopGradient, graph.OpCast, graph.OpGather:
 			// Movement and bookkeeping: no arithmetic.
 		case graph.OpMatMul:
-			x := g.Type(n.Inputs[0]).Shape
+			x := typ(n.Inputs[0]).Shape
 			k := x[len(x)-1]
 			if n.Attrs.TransA {
 				k = x[len(x)-2]
 			}
 			f += 2 * size * float64(k)
 		case graph.OpReduceSum, graph.OpReduceMax, graph.OpScatterAdd:
-			f += float64(g.Type(n.Inputs[len(n.Inputs)-1]).Shape.Size())
+			f += float64(typ(n.Inputs[len(n.Inputs)-1]).Shape.Size())
 		case graph.OpSoftmax, graph.OpLogSoftmax, graph.OpLayerNorm, graph.OpRMSNorm, graph.OpCrossEntropy:
-			f += 5 * float64(g.Type(n.Inputs[0]).Shape.Size())
+			f += 5 * float64(typ(n.Inputs[0]).Shape.Size())
 		default:
 			f += size
 		}
