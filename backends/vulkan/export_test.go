@@ -18,3 +18,11 @@ func SetBigTiles(n int) int {
 	bigTiles = n
 	return old
 }
+
+// SetScatterRowsFrom sets the size from which scatter_add lists each row's
+// positions first, and returns the previous value.
+func SetScatterRowsFrom(n int) int {
+	old := scatterRowsFrom
+	scatterRowsFrom = n
+	return old
+}

@@ -19,3 +19,14 @@ func TestMatMulBigTiles(t *testing.T) {
 	backendtest.Run(t, func(t *testing.T) backend.Backend { return newBackend(t) },
 		backendtest.Options{Large: !testing.Short(), Skip: noF64})
 }
+
+// TestScatterRows runs the scatter_add checks (and the whole training-step
+// and determinism checks) with every scatter_add listing its rows'
+// positions first (ordinarily only large ones do).
+func TestScatterRows(t *testing.T) {
+	newBackend(t)
+	old := vulkan.SetScatterRowsFrom(1)
+	t.Cleanup(func() { vulkan.SetScatterRowsFrom(old) })
+	backendtest.Run(t, func(t *testing.T) backend.Backend { return newBackend(t) },
+		backendtest.Options{Large: !testing.Short(), Skip: noF64})
+}

@@ -322,6 +322,10 @@ func (p *program) lower() error {
 				break
 			}
 			w := []uint32{uint32(ids), uint32(shape[0]), uint32(row), uint32(i)}
+			if ids > 0 && size > 0 && ids <= maxScatterRowsIDs && size*ids >= scatterRowsFrom {
+				p.scatterRows(w, dtCode(dt), out, in[0], in[1], shape[0], ids, size)
+				break
+			}
 			p.steps = append(p.steps, step{shader: "scatter", dt: dtCode(dt), param: p.addParams(w), out: out, in: in, groups: groupsFor(work, 256), fallible: true})
 		case n.Op.Fused():
 			if dt != graph.F32 {
@@ -588,6 +592,31 @@ func (p *program) reduce(n *graph.Node, out, in ref, s graph.Shape) {
 	w2[8], w2[16], w2[24], w2[32] = uint32(outs), uint32(chunks), uint32(chunks), 1
 	p.steps = append(p.steps, step{shader: "reduce", op: op, dt: dt, param: p.addParams(w2), out: out, in: []ref{part},
 		groups: [3]uint32{uint32(min(outs, maxGroups)), 1, 1}})
+}
+
+// scatter_add with V·R·I at least scatterRowsFrom (and at most
+// maxScatterRowsIDs ids, as placing compares every pair of ids) lists each
+// row's positions first (scatter_rows.comp), so its sums take I·R work
+// instead of V·I·R.
+var scatterRowsFrom = 1 << 26
+
+const maxScatterRowsIDs = 1 << 18
+
+// scatterRows adds the phases of scatter_rows.comp for one scatter_add: w
+// is its parameter block, ids and upd its inputs, v its rows.
+func (p *program) scatterRows(w []uint32, dt uint32, out, ids, upd ref, v, nIDs, size int) {
+	i32 := func(n int) ref {
+		r, _ := p.temp(graph.Type{DType: graph.I32, Shape: graph.Shape{n}})
+		return r
+	}
+	counts, offsets, positions := i32(v), i32(v), i32(nIDs)
+	param := p.addParams(w)
+	p.fill(counts, v, 0)
+	p.steps = append(p.steps, step{shader: "scatter_rows", op: 0, param: param, out: counts, in: []ref{ids}, groups: groupsFor(nIDs, 256), fallible: true})
+	scan := []uint32{1, uint32(v), 1, 1, 0} // one line of v, exclusive
+	p.steps = append(p.steps, step{shader: "cumsum", dt: 1, param: p.addParams(scan), out: offsets, in: []ref{counts}, groups: groupsFor(1, 64)})
+	p.steps = append(p.steps, step{shader: "scatter_rows", op: 1, param: param, out: positions, in: []ref{ids, offsets}, groups: groupsFor(nIDs, 256)})
+	p.steps = append(p.steps, step{shader: "scatter_rows", op: 2, dt: dt, param: param, out: out, in: []ref{positions, upd, offsets, counts}, groups: groupsFor(size, 256)})
 }
 
 // chunkLen is the length of the chunks of a long reduction into few
