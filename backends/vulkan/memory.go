@@ -207,6 +207,9 @@ func (a *allocator) release(b *buffer) {
 		return
 	}
 	blk.give(b.off, b.span)
+	if blk.used == 0 { // give the memory back to the driver
+		a.dropBlock(blk)
+	}
 }
 
 func (a *allocator) dropBlock(blk *block) {
