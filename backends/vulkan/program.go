@@ -125,13 +125,14 @@ func compile(c *deviceContext, g *graph.Graph, profile, fuse bool) (*program, er
 			return nil, fmt.Errorf("vulkan: node %d (%s) has %d elements; at most 2^32-1 fit one buffer here", i, n.Op, s)
 		}
 	}
-	c.lock()
-	defer c.unlock()
+	// Lowering is plain Go (no Vulkan calls): it runs without the device
+	// lock, and with the collector free to run.
 	p := &program{c: c, g: g, fallible: map[uint32]fallible{}, fuse: fuse}
 	if err := p.lower(); err != nil {
-		p.free()
 		return nil, err
 	}
+	c.lock()
+	defer c.unlock()
 	if err := p.allocate(); err != nil {
 		p.free()
 		return nil, err
