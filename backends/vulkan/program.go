@@ -577,6 +577,11 @@ func (p *program) reduce(n *graph.Node, out, in ref, s graph.Shape) {
 		op = 1
 	}
 	dt := dtCode(n.Type.DType)
+	if count <= shortReduce { // a workgroup per output would idle
+		p.steps = append(p.steps, step{shader: "reduce", op: op | 2, dt: dt, param: p.addParams(w), out: out, in: []ref{in},
+			groups: groupsFor(outs, 64)})
+		return
+	}
 	if count < chunkLen*2 || outs >= 512 {
 		p.steps = append(p.steps, step{shader: "reduce", op: op, dt: dt, param: p.addParams(w), out: out, in: []ref{in},
 			groups: [3]uint32{uint32(min(outs, maxGroups)), 1, 1}})
@@ -619,6 +624,9 @@ func (p *program) scatterRows(w []uint32, dt uint32, out, ids, upd ref, v, nIDs,
 	p.steps = append(p.steps, step{shader: "scatter_rows", op: 1, param: param, out: positions, in: []ref{ids, offsets}, groups: groupsFor(nIDs, 256)})
 	p.steps = append(p.steps, step{shader: "scatter_rows", op: 2, dt: dt, param: param, out: out, in: []ref{positions, upd, offsets, counts}, groups: groupsFor(size, 256)})
 }
+
+// shortReduce is the longest reduction folded by one invocation per output.
+const shortReduce = 16
 
 // chunkLen is the length of the chunks of a long reduction into few
 // outputs (see reduce.comp).

@@ -4,7 +4,8 @@
 // invocations folds a fixed, strided share of the reduced elements and a
 // shared-memory tree combines them, so results are the same on every run.
 //
-// A long reduction into few outputs is split in chunks: a first dispatch
+// Short reductions (a few elements per output) run one invocation per
+// output instead (bit 1 of OP). A long reduction into few outputs is split in chunks: a first dispatch
 // writes one partial per (output, chunk) and a second reduces those, so the
 // work spreads over the whole device in a fixed order.
 //
@@ -16,19 +17,21 @@
 layout(local_size_x = 64) in;
 #include "common.glsl"
 
-layout(constant_id = 0) const uint OP = 0u; // 0 sum, 1 max
+layout(constant_id = 0) const uint OP = 0u; // bit 0: max (else sum); bit 1: one invocation per output
+const bool IS_MAX = (OP & 1u) != 0u;
+const bool PER_THREAD = (OP & 2u) != 0u;
 layout(constant_id = 1) const uint DT = 0u;
 
 shared uint part[64];
 
 uint combine(uint x, uint y) {
     if (DT == DT_F32) {
-        if (OP == 0u) return floatBitsToUint(uintBitsToFloat(x) + uintBitsToFloat(y));
+        if (!IS_MAX) return floatBitsToUint(uintBitsToFloat(x) + uintBitsToFloat(y));
         if (nanBits(x)) return x;
         if (nanBits(y)) return y;
         return uintBitsToFloat(y) > uintBitsToFloat(x) ? y : x;
     }
-    if (OP == 0u) return uint(int(x) + int(y));
+    if (!IS_MAX) return uint(int(x) + int(y));
     return uint(max(int(x), int(y)));
 }
 
@@ -36,7 +39,29 @@ void main() {
     uint B = pc.base;
     uint outs = p[B + 0u], count = p[B + 1u], keptRank = p[B + 2u], redRank = p[B + 3u];
     uint lid = gl_LocalInvocationID.x;
-    uint identity = OP == 0u ? 0u : (DT == DT_F32 ? 0xff800000u : 0x80000000u);
+    uint identity = !IS_MAX ? 0u : (DT == DT_F32 ? 0xff800000u : 0x80000000u);
+    if (PER_THREAD) { // short reductions: each invocation folds one output in order
+        for (uint dst = gl_GlobalInvocationID.x; dst < outs; dst += gridStride()) {
+            uint rem = dst, base = 0u;
+            for (int d = int(keptRank) - 1; d >= 0; d--) {
+                uint dim = p[B + 8u + uint(d)];
+                base += (rem % dim) * p[B + 16u + uint(d)];
+                rem /= dim;
+            }
+            uint acc = identity;
+            for (uint r = 0u; r < count; r++) {
+                uint rr = r, off = base;
+                for (int d = int(redRank) - 1; d >= 0; d--) {
+                    uint dim = p[B + 24u + uint(d)];
+                    off += (rr % dim) * p[B + 32u + uint(d)];
+                    rr /= dim;
+                }
+                acc = combine(acc, a[off]);
+            }
+            o[dst] = acc;
+        }
+        return;
+    }
     uint chunks = max(p[B + 4u], 1u);
     uint chunkLen = p[B + 4u] == 0u ? count : p[B + 5u];
     for (uint dst = gl_WorkGroupID.x; dst < outs * chunks; dst += gl_NumWorkGroups.x) {
