@@ -106,7 +106,9 @@ type program struct {
 
 // bigTiles is the number of 128x128 tiles from which a matmul uses them.
 // Off for now: on an H200 the 128x128 variant ran at 2.2 TFLOP/s on 4096³
-// where the 64x64 one reached 16 on 1024³ (its accumulators likely spill).
+// where the 64x64 one reached 16 on 1024³ (its 64 accumulators were likely
+// not unrolled into registers; the loops now ask for unrolling, untested
+// there).
 var bigTiles = math.MaxInt
 
 // maxGroups bounds the x dimension of a dispatch; kernels loop beyond it.

@@ -13,6 +13,7 @@
 // stored, 6 row length of B as stored, 7 transA, 8 transB.
 // Dispatch: (ceil(N/(16T)), ceil(M/(16T)), batch).
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 layout(local_size_x = 16, local_size_y = 16) in;
 #include "common.glsl"
 
@@ -33,7 +34,8 @@ void main() {
     uint tid = ty * 16u + tx;
     uint m0 = gl_WorkGroupID.y * BM, n0 = gl_WorkGroupID.x * BM;
     float acc[T][T];
-    for (uint i = 0u; i < T; i++) for (uint j = 0u; j < T; j++) acc[i][j] = 0.0;
+    // Unrolled, so the accumulators stay in registers.
+    [[unroll]] for (uint i = 0u; i < T; i++) [[unroll]] for (uint j = 0u; j < T; j++) acc[i][j] = 0.0;
     for (uint k0 = 0u; k0 < K; k0 += BK) {
         for (uint e = tid; e < BK * BM; e += 256u) {
             // A is stored [M][K] (contiguous k) or, transposed, [K][M].
@@ -51,19 +53,19 @@ void main() {
             tileB[kb][nn] = w;
         }
         barrier();
-        for (uint kk = 0u; kk < BK; kk++) {
+        [[unroll]] for (uint kk = 0u; kk < BK; kk++) {
             float av[T], bv[T];
-            for (uint i = 0u; i < T; i++) av[i] = tileA[kk][ty + 16u * i];
-            for (uint j = 0u; j < T; j++) bv[j] = tileB[kk][tx + 16u * j];
-            for (uint i = 0u; i < T; i++) for (uint j = 0u; j < T; j++) acc[i][j] += av[i] * bv[j];
+            [[unroll]] for (uint i = 0u; i < T; i++) av[i] = tileA[kk][ty + 16u * i];
+            [[unroll]] for (uint j = 0u; j < T; j++) bv[j] = tileB[kk][tx + 16u * j];
+            [[unroll]] for (uint i = 0u; i < T; i++) [[unroll]] for (uint j = 0u; j < T; j++) acc[i][j] += av[i] * bv[j];
         }
         barrier();
     }
     uint cOff = gl_WorkGroupID.z * M * N;
-    for (uint i = 0u; i < T; i++) {
+    [[unroll]] for (uint i = 0u; i < T; i++) {
         uint m = m0 + ty + 16u * i;
         if (m >= M) continue;
-        for (uint j = 0u; j < T; j++) {
+        [[unroll]] for (uint j = 0u; j < T; j++) {
             uint n = n0 + tx + 16u * j;
             if (n < N) o[cOff + m * N + n] = floatBitsToUint(acc[i][j]);
         }
