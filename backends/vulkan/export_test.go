@@ -26,3 +26,12 @@ func SetScatterRowsFrom(n int) int {
 	scatterRowsFrom = n
 	return old
 }
+
+// SetGemm sets the output size from which matmuls run gemm.comp and the
+// tile count from which it uses 128x128 tiles, and returns the previous
+// values.
+func SetGemm(from, bigTiles int) (int, int) {
+	oldFrom, oldBig := gemmFrom, gemmBigTiles
+	gemmFrom, gemmBigTiles = from, bigTiles
+	return oldFrom, oldBig
+}

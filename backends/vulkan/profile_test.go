@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -85,13 +86,54 @@ func TestProfile(t *testing.T) {
 	t.Logf("%+v", steps)
 }
 
-// BenchmarkMatMul times an n×n×n f32 matmul (n from MOHAWK_VULKAN_GEMM,
-// default 512); kernel-GFLOP/s counts the matmul dispatch's GPU time only.
+// BenchmarkMatMul times n×n×n f32 matmuls (n from MOHAWK_VULKAN_GEMM, a
+// comma-separated list, default 512); kernel-GFLOP/s counts the matmul
+// dispatch's GPU time only, GFLOP/s the whole Run (submit and wait).
 func BenchmarkMatMul(bm *testing.B) {
-	n := 512
+	sizes := []int{512}
 	if s := os.Getenv("MOHAWK_VULKAN_GEMM"); s != "" {
-		n, _ = strconv.Atoi(s)
+		sizes = sizes[:0]
+		for _, f := range strings.Split(s, ",") {
+			n, err := strconv.Atoi(f)
+			if err != nil {
+				bm.Fatalf("MOHAWK_VULKAN_GEMM: %v", err)
+			}
+			sizes = append(sizes, n)
+		}
 	}
+	// MOHAWK_VULKAN_GEMM_KERNELS picks kernels to compare (comma-separated):
+	// auto (the usual choice by shape), gemm128 and gemm64 (gemm.comp with
+	// 128x128 or 64x128 tiles), tiled (matmul.comp, 64x64).
+	kernels := []string{"auto"}
+	if s := os.Getenv("MOHAWK_VULKAN_GEMM_KERNELS"); s != "" {
+		kernels = strings.Split(s, ",")
+	}
+	for _, n := range sizes {
+		for _, k := range kernels {
+			from, big := 0, 0
+			switch k {
+			case "auto":
+				from, big = vulkan.SetGemm(0, 0)
+				vulkan.SetGemm(from, big)
+			case "gemm128":
+				from, big = 1, 1
+			case "gemm64":
+				from, big = 1, math.MaxInt
+			case "tiled":
+				from, big = math.MaxInt, math.MaxInt
+			default:
+				bm.Fatalf("MOHAWK_VULKAN_GEMM_KERNELS: unknown kernel %q", k)
+			}
+			bm.Run(fmt.Sprintf("%d/%s", n, k), func(bm *testing.B) {
+				oldFrom, oldBig := vulkan.SetGemm(from, big)
+				defer vulkan.SetGemm(oldFrom, oldBig)
+				benchMatMul(bm, n)
+			})
+		}
+	}
+}
+
+func benchMatMul(bm *testing.B, n int) {
 	b := newProfiled(bm)
 	id := matmulProgram(bm, b, n)
 	ctx := context.Background()
@@ -99,6 +141,7 @@ func BenchmarkMatMul(bm *testing.B) {
 		bm.Fatal(err)
 	}
 	var kernel float64
+	var name string
 	bm.ResetTimer()
 	for bm.Loop() {
 		if _, err := b.Run(ctx, id, nil); err != nil {
@@ -109,9 +152,10 @@ func BenchmarkMatMul(bm *testing.B) {
 			bm.Fatal(err)
 		}
 		kernel += steps[0].Nanos
+		name = steps[0].Kernel
 	}
 	flops := 2 * float64(n) * float64(n) * float64(n)
 	bm.ReportMetric(flops*float64(bm.N)/kernel, "kernel-GFLOP/s")
 	bm.ReportMetric(flops*float64(bm.N)/float64(bm.Elapsed().Nanoseconds()), "GFLOP/s")
-	bm.Log(fmt.Sprintf("%d³ on %s", n, b.DeviceName()))
+	bm.Log(fmt.Sprintf("%d³ on %s, kernel %s", n, b.DeviceName(), name))
 }

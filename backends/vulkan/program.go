@@ -111,6 +111,17 @@ type program struct {
 // there).
 var bigTiles = math.MaxInt
 
+// gemmFrom is the number of output elements from which a matmul whose
+// rows are multiples of 4 runs gemm.comp; gemmBigTiles the number of
+// 128x128 tiles from which it uses them (else 64x128).
+var (
+	gemmFrom     = 256 * 256
+	gemmBigTiles = 128
+)
+
+// gemmShared is the shared memory gemm.comp needs, in bytes.
+const gemmShared = 2 * 2 * 8 * 33 * 16
+
 // maxGroups bounds the x dimension of a dispatch; kernels loop beyond it.
 const maxGroups = 65535
 
@@ -652,19 +663,35 @@ func (p *program) matmul(n *graph.Node, out ref, in []ref, inT []graph.Type) err
 	if len(ys) > 2 {
 		bStride = ys[len(ys)-2] * ys[len(ys)-1]
 	}
+	w := []uint32{uint32(m), uint32(nn), uint32(k), uint32(aStride), uint32(bStride), uint32(xs[len(xs)-1]), uint32(ys[len(ys)-1]),
+		b2u(n.Attrs.TransA), b2u(n.Attrs.TransB)}
+	lim := p.c.phys.limits.MaxComputeWorkGroupCount
+	// Large products whose rows (and so batch strides) are multiples of 4
+	// run gemm.comp: vec4 loads, 8x8 (or 4x8) per invocation, double
+	// buffered. 128x128 tiles where there are enough of them to fill the
+	// GPU, else 64x128.
+	if xs[len(xs)-1]%4 == 0 && ys[len(ys)-1]%4 == 0 && nn%4 == 0 && m*nn*batch >= gemmFrom &&
+		p.c.phys.limits.MaxComputeSharedMemorySize >= gemmShared {
+		tm := 8
+		if ((nn+127)/128)*((m+127)/128)*batch < gemmBigTiles {
+			tm = 4
+		}
+		gx, gy := (nn+127)/128, (m+16*tm-1)/(16*tm)
+		if gx <= int(lim[0]) && gy <= int(lim[1]) && batch <= int(lim[2]) {
+			p.steps = append(p.steps, step{shader: "gemm", op: uint32(tm), param: p.addParams(w), out: out, in: in, groups: [3]uint32{uint32(gx), uint32(gy), uint32(batch)}})
+			return nil
+		}
+	}
 	// 128x128 tiles do twice the work per shared-memory read of 64x64 ones,
 	// but leave a GPU idle unless there are many of them.
 	t := 4
 	if ((nn+127)/128)*((m+127)/128)*batch >= bigTiles && p.c.phys.limits.MaxComputeSharedMemorySize >= 2*16*129*4 {
 		t = 8
 	}
-	lim := p.c.phys.limits.MaxComputeWorkGroupCount
 	gx, gy := (nn+16*t-1)/(16*t), (m+16*t-1)/(16*t)
 	if gx > int(lim[0]) || gy > int(lim[1]) || batch > int(lim[2]) {
 		return fmt.Errorf("matmul of %v needs %dx%dx%d workgroups; the device allows %v", os, gx, gy, batch, lim)
 	}
-	w := []uint32{uint32(m), uint32(nn), uint32(k), uint32(aStride), uint32(bStride), uint32(xs[len(xs)-1]), uint32(ys[len(ys)-1]),
-		b2u(n.Attrs.TransA), b2u(n.Attrs.TransB)}
 	p.steps = append(p.steps, step{shader: "matmul", op: uint32(t), param: p.addParams(w), out: out, in: in, groups: [3]uint32{uint32(gx), uint32(gy), uint32(batch)}})
 	return nil
 }
