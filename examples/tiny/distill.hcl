@@ -84,9 +84,9 @@ stage "knowledge_distillation" {
   model        = student.mamba
   dataset      = dataset.gosrc
   tokens       = 8e5
-  batch_tokens = 2048
-  micro_batch  = 8
-  optimizer { lr = 3e-3 }
+  batch_tokens = 1024
+  micro_batch  = 4
+  optimizer { lr = 2e-3 }
 }
 
 # The baseline sees as many tokens as the three stages together.
