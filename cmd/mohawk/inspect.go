@@ -14,6 +14,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"sort"
 	"strconv"
@@ -161,8 +162,8 @@ func (ins *inspection) draw(ctx context.Context, text string) ([]string, error) 
 	if err != nil {
 		return nil, err
 	}
-	if a, b := fmt.Sprintf("%+v", configCore(tcfg)), fmt.Sprintf("%+v", configCore(scfg)); a != b {
-		return nil, fmt.Errorf("the student in %s was built from another config than the teacher in %s:\n  student %s\n  teacher %s", ins.studentDir, ins.teacherDir, b, a)
+	if a, b := tcfg.FamilyConfig(), scfg.FamilyConfig(); !reflect.DeepEqual(a, b) {
+		return nil, fmt.Errorf("the student in %s was built from another config than the teacher in %s:\n  student %+v\n  teacher %+v", ins.studentDir, ins.teacherDir, b, a)
 	}
 	layers := ins.layers
 	if len(layers) == 0 {
@@ -321,26 +322,6 @@ func headMatrix(x *graph.Tensor, h, t int) []float64 {
 		out[i] = x.At(h*t*t + i)
 	}
 	return out
-}
-
-// configCore is cfg's family config without the fields a student adds
-// (its mixers), for comparing a student's teacher config with a teacher's.
-func configCore(cfg models.HFConfig) any {
-	switch {
-	case cfg.Phi != nil:
-		c := cfg.Phi.Defaults()
-		c.Mixers = nil
-		return c
-	case cfg.Llama != nil:
-		c := cfg.Llama.Defaults()
-		c.Mixers = nil
-		return c
-	case cfg.GPT2 != nil:
-		c := cfg.GPT2.Defaults()
-		c.Mixers = nil
-		return c
-	}
-	return nil
 }
 
 func vocabOf(cfg models.HFConfig) int {

@@ -221,6 +221,11 @@ func teacherConfigJSON(cfg HFConfig) (map[string]any, error) {
 	return nil, fmt.Errorf("model family %q is not supported (phi, llama, gpt2)", cfg.Family)
 }
 
+// FamilyConfig is cfg's family config with defaults filled and without
+// the mixers a student adds: two configs describe the same architecture
+// when their FamilyConfigs are equal (reflect.DeepEqual).
+func (cfg HFConfig) FamilyConfig() any { return familyConfig(cfg) }
+
 // familyConfig is cfg's family config with defaults filled, for comparing.
 func familyConfig(cfg HFConfig) any {
 	switch {
