@@ -70,11 +70,7 @@ func conv1d(b *graph.Builder, x, w, bias graph.Value) graph.Value {
 // them (Conv1D weights [in, out]), initialised from seed (normal, std 0.02;
 // residual projections scaled by 1/√(2·layers); norms 1 and 0).
 func BuildGPT2(b *graph.Builder, cfg GPT2Config, dt graph.DType, batch int, seed uint64) (*LM, error) {
-	return buildGPT2(context.Background(), b, cfg, dt, batch, seed)
-}
-
-func buildGPT2(ctx context.Context, b *graph.Builder, cfg GPT2Config, dt graph.DType, batch int, seed uint64) (*LM, error) {
-	return buildGPT2Opts(ctx, b, cfg, dt, batch, seed, buildOpts{})
+	return buildGPT2Opts(context.Background(), b, cfg, dt, batch, seed, buildOpts{})
 }
 
 func buildGPT2Opts(ctx context.Context, b *graph.Builder, cfg GPT2Config, dt graph.DType, batch int, seed uint64, opt buildOpts) (*LM, error) {

@@ -67,11 +67,7 @@ func (c LlamaConfig) Validate() error {
 // LlamaForCausalLM has them, initialised from seed (normal, std 0.02;
 // residual projections scaled by 1/√(2·layers); norms 1).
 func BuildLlama(b *graph.Builder, cfg LlamaConfig, dt graph.DType, batch int, seed uint64) (*LM, error) {
-	return buildLlama(context.Background(), b, cfg, dt, batch, seed)
-}
-
-func buildLlama(ctx context.Context, b *graph.Builder, cfg LlamaConfig, dt graph.DType, batch int, seed uint64) (*LM, error) {
-	return buildLlamaOpts(ctx, b, cfg, dt, batch, seed, buildOpts{})
+	return buildLlamaOpts(context.Background(), b, cfg, dt, batch, seed, buildOpts{})
 }
 
 func buildLlamaOpts(ctx context.Context, b *graph.Builder, cfg LlamaConfig, dt graph.DType, batch int, seed uint64, opt buildOpts) (*LM, error) {

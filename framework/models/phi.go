@@ -174,11 +174,7 @@ func (in *initializer) constant(name string, v float64, shape ...int) graph.Valu
 // initialised from seed (normal, std 0.02; residual projections scaled by
 // 1/√(2·layers); norms 1 and 0).
 func BuildPhi(b *graph.Builder, cfg PhiConfig, dt graph.DType, batch int, seed uint64) (*LM, error) {
-	return buildPhi(context.Background(), b, cfg, dt, batch, seed)
-}
-
-func buildPhi(ctx context.Context, b *graph.Builder, cfg PhiConfig, dt graph.DType, batch int, seed uint64) (*LM, error) {
-	return buildPhiOpts(ctx, b, cfg, dt, batch, seed, buildOpts{})
+	return buildPhiOpts(context.Background(), b, cfg, dt, batch, seed, buildOpts{})
 }
 
 func buildPhiOpts(ctx context.Context, b *graph.Builder, cfg PhiConfig, dt graph.DType, batch int, seed uint64, opt buildOpts) (*LM, error) {

@@ -117,7 +117,7 @@ func BuildStudent(ctx context.Context, b *graph.Builder, teacherCfg HFConfig, mi
 			cfg.SeqLen = seqLen
 		}
 		cfg.Mixers = mixers
-		return buildPhi(ctx, b, cfg, dt, batch, seed)
+		return buildPhiOpts(ctx, b, cfg, dt, batch, seed, buildOpts{})
 	case FamilyLlama:
 		if teacherCfg.Llama == nil {
 			return nil, fmt.Errorf("llama family without a llama config")
@@ -127,7 +127,7 @@ func BuildStudent(ctx context.Context, b *graph.Builder, teacherCfg HFConfig, mi
 			cfg.SeqLen = seqLen
 		}
 		cfg.Mixers = mixers
-		return buildLlama(ctx, b, cfg, dt, batch, seed)
+		return buildLlamaOpts(ctx, b, cfg, dt, batch, seed, buildOpts{})
 	case FamilyGPT2:
 		if teacherCfg.GPT2 == nil {
 			return nil, fmt.Errorf("gpt2 family without a gpt2 config")
@@ -137,7 +137,7 @@ func BuildStudent(ctx context.Context, b *graph.Builder, teacherCfg HFConfig, mi
 			cfg.SeqLen = seqLen
 		}
 		cfg.Mixers = mixers
-		return buildGPT2(ctx, b, cfg, dt, batch, seed)
+		return buildGPT2Opts(ctx, b, cfg, dt, batch, seed, buildOpts{})
 	}
 	return nil, fmt.Errorf("model family %q is not supported (phi, llama, gpt2)", teacherCfg.Family)
 }
