@@ -70,14 +70,8 @@ func (r RopeScaling) Validate() error {
 
 // InvFreqs are the inverse frequencies of a rotary embedding over
 // rotaryDim channels with base theta, rescaled by r: rotaryDim/2 values,
-// channel pair i turning by position·InvFreqs[i].
-//
-// llama3 keeps the frequencies whose wavelength 2π/f is below
-// OriginalMaxPositions/HighFreqFactor, divides by Factor those whose
-// wavelength is above OriginalMaxPositions/LowFreqFactor, and in between
-// mixes the two: f·((1−s)/Factor + s) with s = (OriginalMaxPositions/
-// wavelength − LowFreqFactor)/(HighFreqFactor − LowFreqFactor), which runs
-// from 0 at the long end to 1 at the short end.
+// channel pair i turning by position·InvFreqs[i] (llama3: see
+// nn.RoPELlama3Scale).
 func (r RopeScaling) InvFreqs(rotaryDim int, theta float64) []float64 {
 	inv := nn.RoPEInvFreqs(rotaryDim, theta)
 	switch r.Type {
@@ -86,19 +80,7 @@ func (r RopeScaling) InvFreqs(rotaryDim int, theta float64) []float64 {
 			inv[i] /= r.Factor
 		}
 	case RopeLlama3:
-		orig := float64(r.OriginalMaxPositions)
-		longest, shortest := orig/r.LowFreqFactor, orig/r.HighFreqFactor
-		for i, f := range inv {
-			wavelen := 2 * math.Pi / f
-			switch {
-			case wavelen < shortest:
-			case wavelen > longest:
-				inv[i] = f / r.Factor
-			default:
-				s := (orig/wavelen - r.LowFreqFactor) / (r.HighFreqFactor - r.LowFreqFactor)
-				inv[i] = (1-s)*f/r.Factor + s*f
-			}
-		}
+		nn.RoPELlama3Scale(inv, r.Factor, r.LowFreqFactor, r.HighFreqFactor, r.OriginalMaxPositions)
 	}
 	return inv
 }

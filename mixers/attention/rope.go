@@ -84,14 +84,7 @@ func (r ropeScaling) validate(rotaryDim int) error {
 
 // invFreqs are the rotary_dim/2 inverse frequencies of the rotary
 // embedding with base theta, rescaled by r: channel pair i turns by
-// position·invFreqs[i].
-//
-// llama3 sorts frequencies f by wavelength λ = 2π/f against the original
-// context length L: λ < L/high_freq_factor (fast, local) are kept;
-// λ > L/low_freq_factor (slow, longer than the context) become f/factor;
-// in between f·((1−s)/factor + s), s = (L/λ − low_freq_factor) /
-// (high_freq_factor − low_freq_factor), which is 0 at the slow edge and 1
-// at the fast one, so the result is continuous across the bands.
+// position·invFreqs[i] (llama3: see nn.RoPELlama3Scale).
 func (r ropeScaling) invFreqs(rotaryDim int, theta float64) []float64 {
 	inv := nn.RoPEInvFreqs(rotaryDim, theta)
 	switch r.typ {
@@ -100,20 +93,7 @@ func (r ropeScaling) invFreqs(rotaryDim int, theta float64) []float64 {
 			inv[i] /= r.factor
 		}
 	case RopeLlama3:
-		ctx := float64(r.originalMaxPositions)
-		fastest, slowest := ctx/r.highFreqFactor, ctx/r.lowFreqFactor // wavelength bounds of the blended band
-		for i, f := range inv {
-			lambda := 2 * math.Pi / f
-			if lambda < fastest {
-				continue
-			}
-			if lambda > slowest {
-				inv[i] = f / r.factor
-				continue
-			}
-			s := (ctx/lambda - r.lowFreqFactor) / (r.highFreqFactor - r.lowFreqFactor)
-			inv[i] = f * ((1-s)/r.factor + s)
-		}
+		nn.RoPELlama3Scale(inv, r.factor, r.lowFreqFactor, r.highFreqFactor, r.originalMaxPositions)
 	}
 	return inv
 }

@@ -120,6 +120,28 @@ func RoPEInvFreqs(rotaryDim int, theta float64) []float64 {
 	return inv
 }
 
+// RoPELlama3Scale rescales inverse frequencies inv in place as Llama 3.1's
+// rope scaling does, against the original context length L =
+// originalMaxPositions: a frequency f whose wavelength λ = 2π/f is below
+// L/highFreqFactor is kept, one whose wavelength is above L/lowFreqFactor
+// becomes f/factor, and in between f·((1−s)/factor + s) with s = (L/λ −
+// lowFreqFactor)/(highFreqFactor − lowFreqFactor), 0 at the long end and 1
+// at the short one, so the result is continuous across the bands.
+func RoPELlama3Scale(inv []float64, factor, lowFreqFactor, highFreqFactor float64, originalMaxPositions int) {
+	l := float64(originalMaxPositions)
+	shortest, longest := l/highFreqFactor, l/lowFreqFactor
+	for i, f := range inv {
+		switch lambda := 2 * math.Pi / f; {
+		case lambda < shortest:
+		case lambda > longest:
+			inv[i] = f / factor
+		default:
+			s := (l/lambda - lowFreqFactor) / (highFreqFactor - lowFreqFactor)
+			inv[i] = f * ((1-s)/factor + s)
+		}
+	}
+}
+
 // RoPEInvFreq is RoPE with the inverse frequencies given (a rescaled rotary
 // embedding, as Llama 3's): it rotates the first 2·len(invFreq) channels of
 // x[B,H,T,D], pair (i, i+len(invFreq)) by the angle (offset+t)·invFreq[i].
