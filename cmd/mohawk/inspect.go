@@ -190,8 +190,8 @@ func (ins *inspection) draw(ctx context.Context, text string) ([]string, error) 
 	if err != nil {
 		return nil, err
 	}
-	if tk.VocabSize() > vocabOf(tcfg) {
-		return nil, fmt.Errorf("the tokenizer has %d ids, the teacher in %s only %d: give the teacher's tokenizer with -tokenizer", tk.VocabSize(), ins.teacherDir, vocabOf(tcfg))
+	if tk.VocabSize() > tcfg.Vocab() {
+		return nil, fmt.Errorf("the tokenizer has %d ids, the teacher in %s only %d: give the teacher's tokenizer with -tokenizer", tk.VocabSize(), ins.teacherDir, tcfg.Vocab())
 	}
 	ids := tk.Encode(text)
 	if limit := min(ins.seqLen, maxPositions(ins.teacherDir)); limit > 0 && len(ids) > limit {
@@ -322,16 +322,4 @@ func headMatrix(x *graph.Tensor, h, t int) []float64 {
 		out[i] = x.At(h*t*t + i)
 	}
 	return out
-}
-
-func vocabOf(cfg models.HFConfig) int {
-	switch {
-	case cfg.Phi != nil:
-		return cfg.Phi.Vocab
-	case cfg.Llama != nil:
-		return cfg.Llama.Vocab
-	case cfg.GPT2 != nil:
-		return cfg.GPT2.Vocab
-	}
-	return 0
 }

@@ -54,7 +54,7 @@ func (e *Engine) checkStages(ctx context.Context) hcl.Diagnostics {
 			errAt(ds.Range, "Tokenizer unusable", fmt.Sprintf("dataset %q (for teacher %q): %v", ds.Name, tm.t.Name, err))
 			return
 		}
-		if v := teacherVocab(tm.cfg); v < tok.VocabSize() {
+		if v := tm.cfg.Vocab(); v < tok.VocabSize() {
 			errAt(ds.Range, "Tokenizer larger than the vocabulary", fmt.Sprintf("dataset %q: its tokenizer has %d ids but teacher %q's vocabulary has %d",
 				ds.Name, tok.VocabSize(), tm.t.Name, v))
 		}

@@ -132,7 +132,7 @@ func (e *Engine) corpus(ds *pipeline.Dataset, tm *teacherModel) (*corpus, error)
 	dir, vocab, who := "", 0, ""
 	if tm != nil {
 		dir = tm.t.Checkpoint
-		vocab, who = teacherVocab(tm.cfg), fmt.Sprintf("teacher %q", tm.t.Name)
+		vocab, who = tm.cfg.Vocab(), fmt.Sprintf("teacher %q", tm.t.Name)
 	}
 	return e.corpusFor(ds, dir, vocab, who)
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 
 	"github.com/mohawk-distill/mohawk/framework/checkpoint"
 	"github.com/mohawk-distill/mohawk/framework/models"
@@ -76,7 +77,7 @@ func Evaluate(ctx context.Context, ckpt string, ds *pipeline.Dataset, teacher st
 			sm.mixers[l] = models.LayerMixer{Mixer: mp.Mixer(), Layer: mixer.Layer{Config: val}}
 		}
 		tg = evalTarget{ref: modelRef("student", sm.s.Name), cfg: cfg, mixers: sm.mixers}
-		vocab = teacherVocab(cfg)
+		vocab = cfg.Vocab()
 	} else {
 		tm, err := openTeacherFolder("model", ckpt)
 		if err != nil {
@@ -84,7 +85,7 @@ func Evaluate(ctx context.Context, ckpt string, ds *pipeline.Dataset, teacher st
 		}
 		e.teachers["model"] = tm
 		tg = evalTarget{ref: modelRef("teacher", "model"), cfg: tm.cfg}
-		vocab = teacherVocab(tm.cfg)
+		vocab = tm.cfg.Vocab()
 	}
 	if teacher != "" {
 		tm, err := openTeacherFolder("reference", teacher)
@@ -92,8 +93,8 @@ func Evaluate(ctx context.Context, ckpt string, ds *pipeline.Dataset, teacher st
 			return nil, err
 		}
 		e.teachers["reference"] = tm
-		if a, b := fmt.Sprintf("%+v", configOf(tm.cfg)), fmt.Sprintf("%+v", configOf(tg.cfg)); a != b {
-			return nil, fmt.Errorf("teacher %s has another config than the one %s was built from:\n  teacher %s\n  model   %s", teacher, ckpt, a, b)
+		if a, b := tm.cfg.FamilyConfig(), tg.cfg.FamilyConfig(); !reflect.DeepEqual(a, b) {
+			return nil, fmt.Errorf("teacher %s has another config than the one %s was built from:\n  teacher %+v\n  model   %+v", teacher, ckpt, a, b)
 		}
 		tg.teacherRef = modelRef("teacher", "reference")
 		for _, sm := range e.students {
@@ -144,17 +145,4 @@ func openTeacherFolder(name, dir string) (*teacherModel, error) {
 		return nil, err
 	}
 	return &teacherModel{t: &pipeline.Teacher{Name: name, Checkpoint: dir}, cfg: cfg, config: folder.Config, folder: folder}, nil
-}
-
-// configOf is the family config of c, for comparing two configs.
-func configOf(c models.HFConfig) any {
-	switch {
-	case c.Phi != nil:
-		return *c.Phi
-	case c.Llama != nil:
-		return *c.Llama
-	case c.GPT2 != nil:
-		return *c.GPT2
-	}
-	return nil
 }

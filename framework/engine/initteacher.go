@@ -80,7 +80,7 @@ func (e *Engine) runInitFromTeacher(ctx context.Context, sm *studentModel, l int
 		return nil, nil
 	}
 	layer := lm.Layer
-	layer.Dims = layerDims(sm.teacher.cfg, l, 1, max(teacherSeqLen(sm.teacher.cfg), 1))
+	layer.Dims = sm.teacher.cfg.LayerDims(1, max(teacherSeqLen(sm.teacher.cfg), 1), l, graph.F32)
 	frag, err := lm.Mixer.InitFromTeacher(ctx, layer)
 	if err != nil {
 		return nil, err

@@ -331,7 +331,7 @@ func (e *Engine) configureMixer(ctx context.Context, finder *plugins.Finder, sm 
 	if diags.HasErrors() || sm.teacher == nil {
 		return diags
 	}
-	layers := teacherLayers(sm.teacher.cfg)
+	layers := sm.teacher.cfg.Layers()
 	sel := mb.Layers
 	if sel == nil {
 		sel = make([]int, layers)
@@ -350,7 +350,7 @@ func (e *Engine) configureMixer(ctx context.Context, finder *plugins.Finder, sm 
 		if _, dup := sm.mixers[l]; dup {
 			return diag("Layer replaced twice", fmt.Sprintf("layer %d of student %q is already given a mixer by an earlier mixer block", l, sm.s.Name), mb.LayersRange)
 		}
-		layer := mixer.Layer{Config: cfgVal, Dims: layerDims(sm.teacher.cfg, l, 1, teacherSeqLen(sm.teacher.cfg))}
+		layer := mixer.Layer{Config: cfgVal, Dims: sm.teacher.cfg.LayerDims(1, max(teacherSeqLen(sm.teacher.cfg), 1), l, graph.F32)}
 		if _, err := mp.Mixer().Params(ctx, layer); err != nil {
 			return diag("Mixer rejects the layer", fmt.Sprintf("mixer %q, layer %d of teacher %q: %v", mb.Name, l, sm.teacher.t.Name, err), mb.Range)
 		}
@@ -419,19 +419,6 @@ func (e *Engine) Close() {
 	}
 }
 
-// teacherLayers is the number of blocks of a config.
-func teacherLayers(c models.HFConfig) int {
-	switch {
-	case c.Phi != nil:
-		return c.Phi.Layers
-	case c.Llama != nil:
-		return c.Llama.Layers
-	case c.GPT2 != nil:
-		return c.GPT2.Layers
-	}
-	return 0
-}
-
 // teacherSeqLen is the config's max_position_embeddings.
 func teacherSeqLen(c models.HFConfig) int {
 	switch {
@@ -443,34 +430,6 @@ func teacherSeqLen(c models.HFConfig) int {
 		return c.GPT2.SeqLen
 	}
 	return 0
-}
-
-// teacherVocab is the config's vocabulary size.
-func teacherVocab(c models.HFConfig) int {
-	switch {
-	case c.Phi != nil:
-		return c.Phi.Vocab
-	case c.Llama != nil:
-		return c.Llama.Vocab
-	case c.GPT2 != nil:
-		return c.GPT2.Vocab
-	}
-	return 0
-}
-
-// layerDims are the sizes of layer l of a model of config c.
-func layerDims(c models.HFConfig, l, batch, seqLen int) mixer.Dims {
-	d := mixer.Dims{Batch: batch, SeqLen: max(seqLen, 1), Layer: l, DType: graph.F32}
-	switch {
-	case c.Phi != nil:
-		d.DModel, d.Heads, d.KVHeads = c.Phi.DModel, c.Phi.Heads, c.Phi.Heads
-	case c.Llama != nil:
-		cfg := c.Llama.Defaults()
-		d.DModel, d.Heads, d.KVHeads = cfg.DModel, cfg.Heads, cfg.KVHeads
-	case c.GPT2 != nil:
-		d.DModel, d.Heads, d.KVHeads = c.GPT2.DModel, c.GPT2.Heads, c.GPT2.Heads
-	}
-	return d
 }
 
 func rangePtr(r hcl.Range) *hcl.Range {

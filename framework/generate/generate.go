@@ -142,7 +142,7 @@ func Load(ctx context.Context, dir string, opt Options) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: step program: %w", dir, err)
 	}
-	m := &Model{Config: cfg, Student: saved != nil, Vocab: vocab(cfg), graph: g, be: opt.Backend, states: map[string]graph.Type{}}
+	m := &Model{Config: cfg, Student: saved != nil, Vocab: cfg.Vocab(), graph: g, be: opt.Backend, states: map[string]graph.Type{}}
 	if attentionLayers > 0 || cfg.Family == models.FamilyGPT2 {
 		m.maxLen = maxLen
 		if cfg.Family == models.FamilyGPT2 {
@@ -207,18 +207,6 @@ func seqLen(cfg models.HFConfig) int {
 		return cfg.Llama.SeqLen
 	case cfg.GPT2 != nil:
 		return cfg.GPT2.Defaults().Positions
-	}
-	return 0
-}
-
-func vocab(cfg models.HFConfig) int {
-	switch {
-	case cfg.Phi != nil:
-		return cfg.Phi.Vocab
-	case cfg.Llama != nil:
-		return cfg.Llama.Vocab
-	case cfg.GPT2 != nil:
-		return cfg.GPT2.Vocab
 	}
 	return 0
 }

@@ -146,6 +146,19 @@ func tokensInput(b *graph.Builder, batch, t int) graph.Value {
 // Layers is the number of blocks of cfg's model.
 func (c HFConfig) Layers() int { return cfgLayers(c) }
 
+// Vocab is the vocabulary size of cfg's model.
+func (c HFConfig) Vocab() int {
+	switch {
+	case c.Phi != nil:
+		return c.Phi.Vocab
+	case c.Llama != nil:
+		return c.Llama.Vocab
+	case c.GPT2 != nil:
+		return c.GPT2.Vocab
+	}
+	return 0
+}
+
 // Heads is the number of attention heads of cfg's model.
 func (c HFConfig) Heads() int {
 	switch {
