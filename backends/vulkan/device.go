@@ -1,7 +1,6 @@
 //go:build cgo
 
-// The Vulkan instance (one per process) and devices: listing, selection by
-// index or name, and one shared context per selected device (queue, shader
+// Devices: listing, selection by index or name, and one shared context per selected device (queue, shader
 // pipelines, memory, one-shot submissions).
 
 package vulkan
@@ -19,62 +18,9 @@ import (
 )
 
 var (
-	instanceOnce sync.Once
-	instance     vk.Instance
-	instanceErr  error
-
 	contextsMu sync.Mutex
 	contexts   = map[int]*deviceContext{}
 )
-
-func getInstance() (vk.Instance, error) {
-	instanceOnce.Do(func() {
-		pauseGC()
-		defer resumeGC()
-		if instanceErr = loadLoader(); instanceErr != nil {
-			return
-		}
-		var layers []string
-		if os.Getenv(ValidationEnv) == "1" && hasLayer("VK_LAYER_KHRONOS_validation") {
-			layers = append(layers, "VK_LAYER_KHRONOS_validation\x00")
-		}
-		app := &vk.ApplicationInfo{
-			SType: vk.StructureTypeApplicationInfo, PApplicationName: "mohawk\x00", PEngineName: "mohawk\x00",
-			ApiVersion: vk.MakeVersion(1, 1, 0),
-		}
-		var inst vk.Instance
-		res := vk.CreateInstance(&vk.InstanceCreateInfo{
-			SType: vk.StructureTypeInstanceCreateInfo, PApplicationInfo: app,
-			EnabledLayerCount: uint32(len(layers)), PpEnabledLayerNames: layers,
-		}, nil, &inst)
-		if res != vk.Success {
-			instanceErr = fmt.Errorf("%w: vkCreateInstance failed: %v (no driver installed? Debian: mesa-vulkan-drivers); use the cpu backend", ErrNoDevice, vk.Error(res))
-			return
-		}
-		if err := vk.InitInstance(inst); err != nil {
-			instanceErr = fmt.Errorf("vulkan: %v", err)
-			return
-		}
-		instance = inst
-	})
-	return instance, instanceErr
-}
-
-func hasLayer(name string) bool {
-	var n uint32
-	if vk.EnumerateInstanceLayerProperties(&n, nil) != vk.Success || n == 0 {
-		return false
-	}
-	props := make([]vk.LayerProperties, n)
-	vk.EnumerateInstanceLayerProperties(&n, props)
-	for i := range props {
-		props[i].Deref()
-		if vk.ToString(props[i].LayerName[:]) == name {
-			return true
-		}
-	}
-	return false
-}
 
 // physicalDevice is one device the instance lists.
 type physicalDevice struct {
