@@ -1,7 +1,7 @@
 //go:build cgo
 
-// Devices: listing, selection by index or name, and one shared context per selected device (queue, shader
-// pipelines, memory, one-shot submissions).
+// Devices: listing, selection by index or name, and one shared context per
+// selected device (queue, shader pipelines, memory, one-shot submissions).
 
 package vulkan
 
