@@ -16,7 +16,7 @@ import (
 
 // newBackend opens the default device, skipping the test where the machine
 // has no Vulkan loader or device (CI installs lavapipe, so it runs there).
-func newBackend(t *testing.T) *vulkan.Backend {
+func newBackend(t testing.TB) *vulkan.Backend {
 	t.Helper()
 	b, err := vulkan.New(vulkan.Options{})
 	if errors.Is(err, vulkan.ErrNoLoader) || errors.Is(err, vulkan.ErrNoDevice) {
@@ -33,7 +33,7 @@ func newBackend(t *testing.T) *vulkan.Backend {
 // or glslc into failures.
 const requireEnv = "MOHAWK_VULKAN_REQUIRE"
 
-func skipOrFail(t *testing.T, format string, args ...any) {
+func skipOrFail(t testing.TB, format string, args ...any) {
 	t.Helper()
 	if os.Getenv(requireEnv) == "1" {
 		t.Fatalf(format+" ("+requireEnv+"=1)", args...)

@@ -40,6 +40,8 @@ commands:
                    a table
   bench mixers     time forward+backward of each mixer layer (attention,
                    Mamba-2 chunked and materialised) and print its memory
+  bench stages     time a MOHAWK stage-2 and stage-3 training step on random
+                   weights (up to Phi-1.5's dimensions) on any backend
   plugins list     list every backend and mixer plugin found, asking each
                    for its Info
   plugins check    start the plugin at a path and run its kind's
@@ -73,6 +75,9 @@ func run(args []string) int {
 	case "bench":
 		if len(args) > 1 && args[1] == "mixers" {
 			return runBenchMixers(args[2:])
+		}
+		if len(args) > 1 && args[1] == "stages" {
+			return runBenchStages(args[2:])
 		}
 		return runBench(args[1:])
 	case "plugins":
