@@ -1,13 +1,13 @@
 //go:build cgo
 
 // The Vulkan instance: one per process, created on first use, with the
-// Khronos validation layer when MOHAWK_VULKAN_VALIDATION=1.
+// Khronos validation layer and a messenger that records its messages when
+// MOHAWK_VULKAN_VALIDATION=1 or EnableValidation asks for them (debug.go).
 
 package vulkan
 
 import (
 	"fmt"
-	"os"
 	"sync"
 
 	vk "github.com/vulkan-go/vulkan"
@@ -26,18 +26,16 @@ func getInstance() (vk.Instance, error) {
 		if instanceErr = loadLoader(); instanceErr != nil {
 			return
 		}
-		var layers []string
-		if os.Getenv(ValidationEnv) == "1" && hasLayer("VK_LAYER_KHRONOS_validation") {
-			layers = append(layers, "VK_LAYER_KHRONOS_validation\x00")
-		}
+		val := newValidationSetup()
 		app := &vk.ApplicationInfo{
 			SType: vk.StructureTypeApplicationInfo, PApplicationName: "mohawk\x00", PEngineName: "mohawk\x00",
 			ApiVersion: vk.MakeVersion(1, 1, 0),
 		}
 		var inst vk.Instance
 		res := vk.CreateInstance(&vk.InstanceCreateInfo{
-			SType: vk.StructureTypeInstanceCreateInfo, PApplicationInfo: app,
-			EnabledLayerCount: uint32(len(layers)), PpEnabledLayerNames: layers,
+			SType: vk.StructureTypeInstanceCreateInfo, PNext: val.next, PApplicationInfo: app,
+			EnabledLayerCount: uint32(len(val.layers)), PpEnabledLayerNames: val.layers,
+			EnabledExtensionCount: uint32(len(val.extensions)), PpEnabledExtensionNames: val.extensions,
 		}, nil, &inst)
 		if res != vk.Success {
 			instanceErr = fmt.Errorf("%w: vkCreateInstance failed: %v (no driver installed? Debian: mesa-vulkan-drivers); use the cpu backend", ErrNoDevice, vk.Error(res))
@@ -47,6 +45,7 @@ func getInstance() (vk.Instance, error) {
 			instanceErr = fmt.Errorf("vulkan: %v", err)
 			return
 		}
+		val.start(inst)
 		instance = inst
 	})
 	return instance, instanceErr
