@@ -108,10 +108,14 @@ func (b *Backend) Close() {
 
 func (b *Backend) Info(ctx context.Context) (*backend.Info, error) {
 	d := b.c.phys
+	dtypes := []graph.DType{graph.F32, graph.I32}
+	if d.feat.f16() { // inside programs only: cast and matmul
+		dtypes = append(dtypes, graph.F16)
+	}
 	return &backend.Info{
 		Name: "vulkan", Version: Version, APIVersion: backend.APIVersion,
 		Devices:  []backend.Device{{Index: d.index, Name: d.name, Kind: d.kind, MemoryBytes: d.memory}},
-		DTypes:   []graph.DType{graph.F32, graph.I32},
+		DTypes:   dtypes,
 		FusedOps: []graph.Op{graph.OpSoftmax, graph.OpLogSoftmax, graph.OpLayerNorm, graph.OpRMSNorm, graph.OpCrossEntropy},
 	}, nil
 }

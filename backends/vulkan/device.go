@@ -34,6 +34,7 @@ type physicalDevice struct {
 	limits vk.PhysicalDeviceLimits
 	mem    vk.PhysicalDeviceMemoryProperties
 	tsBits uint32 // timestamp bits of the compute family
+	feat   deviceFeatures
 }
 
 // listDevices lists the instance's devices in the loader's order.
@@ -63,6 +64,7 @@ func listDevices() ([]*physicalDevice, error) {
 		d.limits.Deref()
 		d.name = vk.ToString(d.props.DeviceName[:])
 		d.kind = "gpu"
+		d.feat = queryFeatures(inst, h)
 		if d.props.DeviceType == vk.PhysicalDeviceTypeCpu {
 			d.kind = "cpu"
 		}
@@ -191,14 +193,21 @@ func openContext(d *physicalDevice) (*deviceContext, error) {
 	defer resumeGC()
 	c := &deviceContext{phys: d, modules: map[string]vk.ShaderModule{}, pipes: map[pipelineKey]vk.Pipeline{}}
 	var dev vk.Device
+	// Optional features (f16, 16-bit storage, cooperative matrices) are
+	// enabled through a pNext chain in C memory; see features.go.
+	chain, exts, freeChain := d.feat.enableChain()
 	res := vk.CreateDevice(d.handle, &vk.DeviceCreateInfo{
 		SType:                vk.StructureTypeDeviceCreateInfo,
+		PNext:                chain,
 		QueueCreateInfoCount: 1,
 		PQueueCreateInfos: []vk.DeviceQueueCreateInfo{{
 			SType: vk.StructureTypeDeviceQueueCreateInfo, QueueFamilyIndex: uint32(d.family),
 			QueueCount: 1, PQueuePriorities: onHeap[float32](1),
 		}},
+		EnabledExtensionCount:   uint32(len(exts)),
+		PpEnabledExtensionNames: onHeap(exts...),
 	}, nil, &dev)
+	freeChain()
 	if res != vk.Success {
 		return nil, fmt.Errorf("vulkan: creating a device on %s: %v", d.name, vk.Error(res))
 	}

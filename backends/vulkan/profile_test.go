@@ -108,6 +108,17 @@ func BenchmarkMatMul(bm *testing.B) {
 	if s := os.Getenv("MOHAWK_VULKAN_GEMM_KERNELS"); s != "" {
 		kernels = strings.Split(s, ",")
 	}
+	// MOHAWK_VULKAN_GEMM_DTYPE=f16 times f16 products (f32 accumulation)
+	// instead; its kernels are auto, coop and coop8 (gemm_coopmat.comp with
+	// 4 or 8 subgroups) and plain (matmul16.comp).
+	switch dt := os.Getenv("MOHAWK_VULKAN_GEMM_DTYPE"); dt {
+	case "", "f32":
+	case "f16":
+		benchMatMul16(bm, sizes, kernels)
+		return
+	default:
+		bm.Fatalf("MOHAWK_VULKAN_GEMM_DTYPE: %q is not f32 or f16", dt)
+	}
 	for _, n := range sizes {
 		for _, k := range kernels {
 			from, big := 0, 0
@@ -136,6 +147,12 @@ func BenchmarkMatMul(bm *testing.B) {
 func benchMatMul(bm *testing.B, n int) {
 	b := newProfiled(bm)
 	id := matmulProgram(bm, b, n)
+	timeMatMul(bm, b, id, n)
+}
+
+// timeMatMul runs program id, whose one matmul is n×n×n, and reports the
+// matmul dispatch's GPU time and the whole Run's as FLOP rates.
+func timeMatMul(bm *testing.B, b *vulkan.Backend, id backend.ProgramID, n int) {
 	ctx := context.Background()
 	if _, err := b.Run(ctx, id, nil); err != nil { // warm up
 		bm.Fatal(err)
@@ -151,8 +168,12 @@ func benchMatMul(bm *testing.B, n int) {
 		if err != nil {
 			bm.Fatal(err)
 		}
-		kernel += steps[0].Nanos
-		name = steps[0].Kernel
+		for _, s := range steps {
+			if strings.HasSuffix(s.Kernel, "/matmul") {
+				kernel += s.Nanos
+				name = s.Kernel
+			}
+		}
 	}
 	flops := 2 * float64(n) * float64(n) * float64(n)
 	bm.ReportMetric(flops*float64(bm.N)/kernel, "kernel-GFLOP/s")

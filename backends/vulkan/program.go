@@ -129,10 +129,18 @@ func compile(c *deviceContext, g *graph.Graph, profile, fuse bool) (*program, er
 	if err := g.Validate(graph.DefaultLimits); err != nil {
 		return nil, fmt.Errorf("vulkan: %w", err)
 	}
+	f16 := c.phys.feat.f16()
 	for i := range g.Nodes {
 		n := &g.Nodes[i]
-		if dt := n.Type.DType; dt != graph.F32 && dt != graph.I32 {
-			return nil, fmt.Errorf("vulkan: node %d (%s) computes in %v; this backend runs f32 and i32 only (the cpu backend runs %v)", i, n.Op, dt, dt)
+		if err := checkF16(g, i, f16); err != nil {
+			return nil, err
+		}
+		if dt := n.Type.DType; dt != graph.F32 && dt != graph.I32 && !(dt == graph.F16 && f16) {
+			also := ""
+			if f16 {
+				also = " (and f16 inside programs)"
+			}
+			return nil, fmt.Errorf("vulkan: node %d (%s) computes in %v; this backend runs f32 and i32%s only (the cpu backend runs %v)", i, n.Op, dt, also, dt)
 		}
 		if s := n.Type.Shape.Size(); s >= 1<<32 {
 			return nil, fmt.Errorf("vulkan: node %d (%s) has %d elements; at most 2^32-1 fit one buffer here", i, n.Op, s)
@@ -164,7 +172,8 @@ func compile(c *deviceContext, g *graph.Graph, profile, fuse bool) (*program, er
 }
 
 func (p *program) temp(t graph.Type) (ref, error) {
-	p.temps = append(p.temps, temp{size: uint64(4 * t.Shape.Size())})
+	size := uint64(t.DType.Size() * t.Shape.Size())
+	p.temps = append(p.temps, temp{size: (size + 3) &^ 3})
 	return ref{res: -1, tmp: len(p.temps) - 1}, nil
 }
 
@@ -220,6 +229,13 @@ func (p *program) lower() error {
 		inT := make([]graph.Type, len(n.Inputs))
 		for j, v := range n.Inputs {
 			inT[j] = g.Nodes[v].Type
+		}
+		if n.Op == graph.OpCast && (n.Type.DType == graph.F16) != (inT[0].DType == graph.F16) {
+			materialize(n.Inputs[0])
+			out, _ := p.temp(n.Type)
+			p.vals[i] = out
+			p.cast16(out, p.vals[n.Inputs[0]], n.Type.DType == graph.F32, n.Type.Shape.Size())
+			continue
 		}
 		if fusible(n, inT) {
 			if err := p.lowerElementwise(i, n, inT, exprs, deferOK[i], materialize); err != nil {
@@ -301,6 +317,12 @@ func (p *program) lower() error {
 		case n.Op == graph.OpReduceSum || n.Op == graph.OpReduceMax:
 			p.reduce(n, out, in[0], inT[0].Shape)
 		case n.Op == graph.OpMatMul:
+			if dt == graph.F16 {
+				if err := p.matmul16(n, out, in, inT); err != nil {
+					return fail("%v", err)
+				}
+				break
+			}
 			if dt != graph.F32 {
 				return fail("matmul in %v is not supported by the vulkan backend", dt)
 			}
@@ -645,17 +667,18 @@ const shortReduce = 16
 // outputs (see reduce.comp).
 const chunkLen = 4096
 
-func (p *program) matmul(n *graph.Node, out ref, in []ref, inT []graph.Type) error {
+// matmulParams are a matmul's sizes and the parameter block every matmul
+// kernel reads: M, N, K, the batch strides of A and B (0 for a matrix
+// shared by the batch), the row lengths of A and B as stored and the
+// transpose flags.
+func matmulParams(n *graph.Node, inT []graph.Type) (m, nn, batch int, w []uint32) {
 	xs, ys, os := inT[0].Shape, inT[1].Shape, n.Type.Shape
-	m, nn := os[len(os)-2], os[len(os)-1]
+	m, nn = os[len(os)-2], os[len(os)-1]
 	k := xs[len(xs)-1]
 	if n.Attrs.TransA {
 		k = xs[len(xs)-2]
 	}
-	batch := graph.Shape(os[:len(os)-2]).Size()
-	if m*nn*batch == 0 {
-		return nil
-	}
+	batch = graph.Shape(os[:len(os)-2]).Size()
 	var aStride, bStride int
 	if len(xs) > 2 {
 		aStride = xs[len(xs)-2] * xs[len(xs)-1]
@@ -663,8 +686,18 @@ func (p *program) matmul(n *graph.Node, out ref, in []ref, inT []graph.Type) err
 	if len(ys) > 2 {
 		bStride = ys[len(ys)-2] * ys[len(ys)-1]
 	}
-	w := []uint32{uint32(m), uint32(nn), uint32(k), uint32(aStride), uint32(bStride), uint32(xs[len(xs)-1]), uint32(ys[len(ys)-1]),
+	w = []uint32{uint32(m), uint32(nn), uint32(k), uint32(aStride), uint32(bStride), uint32(xs[len(xs)-1]), uint32(ys[len(ys)-1]),
 		b2u(n.Attrs.TransA), b2u(n.Attrs.TransB)}
+	return m, nn, batch, w
+}
+
+func (p *program) matmul(n *graph.Node, out ref, in []ref, inT []graph.Type) error {
+	xs, ys := inT[0].Shape, inT[1].Shape
+	m, nn, batch, w := matmulParams(n, inT)
+	if m*nn*batch == 0 {
+		return nil
+	}
+	os := n.Type.Shape
 	lim := p.c.phys.limits.MaxComputeWorkGroupCount
 	// Large products whose rows (and so batch strides) are multiples of 4
 	// run gemm.comp: vec4 loads, 8x8 (or 4x8) per invocation, double

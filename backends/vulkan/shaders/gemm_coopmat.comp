@@ -1,0 +1,221 @@
+#version 450
+// Batched f16 matmul C[b] = op(A[b]) op(B[b]) on cooperative matrices
+// (VK_NV_cooperative_matrix): 16x16x16 f16 products accumulated in f32,
+// the result rounded to f16 once.
+//
+// A workgroup of WARPS_M x WARPS_N subgroups (of 32) computes a BMxBN tile
+// of C; each subgroup a (16·TM)x(16·TN) block of it, held as TMxTN f32
+// accumulator matrices. K advances by BK = 32 through two shared-memory
+// stages: the next step's tiles are read from global memory into registers
+// (uvec4s of 8 halves along the operand's contiguous dimension) while
+// this step's are multiplied, then stored into the other stage, so each
+// step needs one barrier. The shared tiles keep each operand's layout as
+// stored (the transpose flags choose row- or column-major fragment loads,
+// so no transposing store is needed), with rows padded by 8 halves against
+// bank conflicts. The result goes through shared memory as f16 and out in
+// uvec4s (or halves, at ragged edges). Rows whose length is not a multiple
+// of 8 are read one half at a time.
+//
+// The tile shape is set at compile time (compile.sh builds the variants):
+// WARPS_M, WARPS_N, TM, TN. The specialization constant FLAGS holds bit 0
+// transA, bit 1 transB, bit 2 "rows of both operands are multiples of 8".
+//
+// The SPIR-V uses the Vulkan memory model (glslang emits it for
+// cooperative-matrix loads), so the device enables vulkanMemoryModel.
+//
+// Parameters at p[B..]: as matmul.comp (0 M, 1 N, 2 K, 3 batch stride of
+// A, 4 batch stride of B, 5 row length of A as stored, 6 row length of B as
+// stored, 7 transA, 8 transB). Dispatch: (ceil(N/BN), ceil(M/BM), batch).
+#extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#extension GL_EXT_shader_16bit_storage : require
+#extension GL_NV_cooperative_matrix : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_memory_scope_semantics : require
+
+#ifndef WARPS_M
+#define WARPS_M 2
+#endif
+#ifndef WARPS_N
+#define WARPS_N 2
+#endif
+#ifndef TM
+#define TM 4
+#endif
+#ifndef TN
+#define TN 4
+#endif
+#define THREADS (WARPS_M * WARPS_N * 32)
+
+layout(local_size_x = THREADS) in;
+#include "common.glsl"
+
+layout(std430, set = 0, binding = 2) buffer OutH { float16_t oh[]; };
+layout(std430, set = 0, binding = 2) buffer Out4 { uvec4 o4[]; };
+layout(std430, set = 0, binding = 3) readonly buffer InH0 { float16_t ah[]; };
+layout(std430, set = 0, binding = 3) readonly buffer In04 { uvec4 a4[]; };
+layout(std430, set = 0, binding = 4) readonly buffer InH1 { float16_t bh[]; };
+layout(std430, set = 0, binding = 4) readonly buffer In14 { uvec4 b4[]; };
+
+layout(constant_id = 0) const uint FLAGS = 0u;
+const bool TA = (FLAGS & 1u) != 0u;
+const bool TB = (FLAGS & 2u) != 0u;
+const bool ALIGNED = (FLAGS & 4u) != 0u;
+
+const uint BM = WARPS_M * TM * 16u;
+const uint BN = WARPS_N * TN * 16u;
+const uint BK = 32u;
+
+// Row strides of the shared tiles in uvec4s (8 halves), one of padding.
+const uint SA_MK = BK / 8u + 1u; // A as [m][k]
+const uint SA_KM = BM / 8u + 1u; // A as [k][m] (transA)
+const uint SB_KN = BN / 8u + 1u; // B as [k][n]
+const uint SB_NK = BK / 8u + 1u; // B as [n][k] (transB)
+const uint SC = BN / 8u + 1u;    // C as [m][n]
+
+const uint A_SIZE = max(BK * SA_KM, BM * SA_MK);
+const uint B_SIZE = max(BN * SB_NK, BK * SB_KN);
+const uint SMEM = max(2u * (A_SIZE + B_SIZE), BM * SC);
+
+shared uvec4 smem[SMEM];
+
+// uvec4s per thread and operand per step (the tiles are BM·BK and BK·BN
+// halves).
+const uint A_VECS = BM * BK / 8u / THREADS;
+const uint B_VECS = BK * BN / 8u / THREADS;
+
+// fetch reads the uvec4 at (row, col) of a [rows][ld] matrix at off, zero
+// outside rowBound x colBound; col is a multiple of 8.
+uvec4 fetchA(uint off, uint ld, uint row, uint col, uint rowBound, uint colBound) {
+    if (row >= rowBound) return uvec4(0u);
+    uint at = off + row * ld + col;
+    if (ALIGNED) return col < colBound ? a4[at / 8u] : uvec4(0u);
+    uint w[4];
+    [[unroll]] for (uint i = 0u; i < 4u; i++) {
+        float16_t x = col + 2u * i < colBound ? ah[at + 2u * i] : float16_t(0.0);
+        float16_t y = col + 2u * i + 1u < colBound ? ah[at + 2u * i + 1u] : float16_t(0.0);
+        w[i] = packFloat2x16(f16vec2(x, y));
+    }
+    return uvec4(w[0], w[1], w[2], w[3]);
+}
+
+uvec4 fetchB(uint off, uint ld, uint row, uint col, uint rowBound, uint colBound) {
+    if (row >= rowBound) return uvec4(0u);
+    uint at = off + row * ld + col;
+    if (ALIGNED) return col < colBound ? b4[at / 8u] : uvec4(0u);
+    uint w[4];
+    [[unroll]] for (uint i = 0u; i < 4u; i++) {
+        float16_t x = col + 2u * i < colBound ? bh[at + 2u * i] : float16_t(0.0);
+        float16_t y = col + 2u * i + 1u < colBound ? bh[at + 2u * i + 1u] : float16_t(0.0);
+        w[i] = packFloat2x16(f16vec2(x, y));
+    }
+    return uvec4(w[0], w[1], w[2], w[3]);
+}
+
+void main() {
+    uint B = pc.base;
+    uint M = p[B + 0u], N = p[B + 1u], K = p[B + 2u];
+    uint aOff = gl_WorkGroupID.z * p[B + 3u], bOff = gl_WorkGroupID.z * p[B + 4u];
+    uint lda = p[B + 5u], ldb = p[B + 6u];
+    uint tid = gl_LocalInvocationID.x;
+    uint warp = gl_SubgroupID;
+    uint wm = warp / WARPS_N, wn = warp % WARPS_N;
+    uint m0 = gl_WorkGroupID.y * BM, n0 = gl_WorkGroupID.x * BN;
+
+    fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> acc[TM][TN];
+    [[unroll]] for (uint i = 0u; i < TM; i++) {
+        [[unroll]] for (uint j = 0u; j < TN; j++) acc[i][j] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
+    }
+
+    // The v-th uvec4 of a step: A as [m][k] has BK/8 per row, as [k][m]
+    // BM/8; B as [k][n] BN/8, as [n][k] BK/8.
+    uvec4 ra[A_VECS], rb[B_VECS];
+    uint k0 = 0u;
+    [[unroll]] for (uint i = 0u; i < A_VECS; i++) {
+        uint v = tid + i * THREADS;
+        if (TA) ra[i] = fetchA(aOff, lda, k0 + v / (BM / 8u), m0 + 8u * (v % (BM / 8u)), K, M);
+        else ra[i] = fetchA(aOff, lda, m0 + v / (BK / 8u), k0 + 8u * (v % (BK / 8u)), M, K);
+    }
+    [[unroll]] for (uint i = 0u; i < B_VECS; i++) {
+        uint v = tid + i * THREADS;
+        if (TB) rb[i] = fetchB(bOff, ldb, n0 + v / (BK / 8u), k0 + 8u * (v % (BK / 8u)), N, K);
+        else rb[i] = fetchB(bOff, ldb, k0 + v / (BN / 8u), n0 + 8u * (v % (BN / 8u)), K, N);
+    }
+    uint s = 0u;
+    for (;;) {
+        // Store the fetched step into stage s.
+        uint aBase = s * (A_SIZE + B_SIZE), bBase = aBase + A_SIZE;
+        [[unroll]] for (uint i = 0u; i < A_VECS; i++) {
+            uint v = tid + i * THREADS;
+            if (TA) smem[aBase + (v / (BM / 8u)) * SA_KM + v % (BM / 8u)] = ra[i];
+            else smem[aBase + (v / (BK / 8u)) * SA_MK + v % (BK / 8u)] = ra[i];
+        }
+        [[unroll]] for (uint i = 0u; i < B_VECS; i++) {
+            uint v = tid + i * THREADS;
+            if (TB) smem[bBase + (v / (BK / 8u)) * SB_NK + v % (BK / 8u)] = rb[i];
+            else smem[bBase + (v / (BN / 8u)) * SB_KN + v % (BN / 8u)] = rb[i];
+        }
+        barrier();
+        k0 += BK;
+        bool more = k0 < K;
+        if (more) { // the next step, while this one multiplies
+            [[unroll]] for (uint i = 0u; i < A_VECS; i++) {
+                uint v = tid + i * THREADS;
+                if (TA) ra[i] = fetchA(aOff, lda, k0 + v / (BM / 8u), m0 + 8u * (v % (BM / 8u)), K, M);
+                else ra[i] = fetchA(aOff, lda, m0 + v / (BK / 8u), k0 + 8u * (v % (BK / 8u)), M, K);
+            }
+            [[unroll]] for (uint i = 0u; i < B_VECS; i++) {
+                uint v = tid + i * THREADS;
+                if (TB) rb[i] = fetchB(bOff, ldb, n0 + v / (BK / 8u), k0 + 8u * (v % (BK / 8u)), N, K);
+                else rb[i] = fetchB(bOff, ldb, k0 + v / (BN / 8u), n0 + 8u * (v % (BN / 8u)), K, N);
+            }
+        }
+        [[unroll]] for (uint kk = 0u; kk < BK; kk += 16u) {
+            fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> fa[TM], fb[TN];
+            [[unroll]] for (uint i = 0u; i < TM; i++) {
+                uint m = wm * TM * 16u + 16u * i;
+                if (TA) coopMatLoadNV(fa[i], smem, aBase + kk * SA_KM + m / 8u, SA_KM, true);
+                else coopMatLoadNV(fa[i], smem, aBase + m * SA_MK + kk / 8u, SA_MK, false);
+            }
+            [[unroll]] for (uint j = 0u; j < TN; j++) {
+                uint n = wn * TN * 16u + 16u * j;
+                if (TB) coopMatLoadNV(fb[j], smem, bBase + n * SB_NK + kk / 8u, SB_NK, true);
+                else coopMatLoadNV(fb[j], smem, bBase + kk * SB_KN + n / 8u, SB_KN, false);
+            }
+            [[unroll]] for (uint i = 0u; i < TM; i++) {
+                [[unroll]] for (uint j = 0u; j < TN; j++) acc[i][j] = coopMatMulAddNV(fa[i], fb[j], acc[i][j]);
+            }
+        }
+        if (!more) break;
+        s ^= 1u;
+    }
+
+    // Out through shared memory as f16: [m][n], SC uvec4s a row.
+    barrier();
+    [[unroll]] for (uint i = 0u; i < TM; i++) {
+        [[unroll]] for (uint j = 0u; j < TN; j++) {
+            fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> h = fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>(acc[i][j]);
+            uint m = wm * TM * 16u + 16u * i, n = wn * TN * 16u + 16u * j;
+            coopMatStoreNV(h, smem, m * SC + n / 8u, SC, false);
+        }
+    }
+    barrier();
+    uint cOff = gl_WorkGroupID.z * M * N;
+    for (uint v = tid; v < BM * BN / 8u; v += THREADS) {
+        uint r = v / (BN / 8u), c = 8u * (v % (BN / 8u));
+        uint m = m0 + r, n = n0 + c;
+        if (m >= M || n >= N) continue;
+        uvec4 x = smem[r * SC + c / 8u];
+        uint at = cOff + m * N + n;
+        if (N % 8u == 0u) {
+            o4[at / 8u] = x;
+        } else {
+            [[unroll]] for (uint i = 0u; i < 4u; i++) {
+                f16vec2 h = unpackFloat2x16(x[i]);
+                if (n + 2u * i < N) oh[at + 2u * i] = h.x;
+                if (n + 2u * i + 1u < N) oh[at + 2u * i + 1u] = h.y;
+            }
+        }
+    }
+}
