@@ -1,10 +1,11 @@
 //go:build cgo
 
-// Validation messages: with the Khronos validation layer on, a
-// VK_EXT_debug_utils messenger hands every warning and error the layer
-// reports to validationMessage, which keeps it for ValidationMessages and
-// logs it on stderr (a plugin's stderr lines reach the host's log at the
-// level their [WARN] or [ERROR] prefix names).
+// Validation messages: with the Khronos validation layer on
+// (ValidationEnv=1, or sync to add its synchronization validation; or
+// EnableValidation), a VK_EXT_debug_utils messenger hands every warning and
+// error the layer reports to mohawkValidationMessage, which keeps it for
+// ValidationMessages and logs it on stderr (a plugin's stderr lines reach
+// the host's log at the level their [WARN] or [ERROR] prefix names).
 //
 // The binding predates the extension's callback type, so the structs are
 // declared here (their layout is fixed by the Vulkan ABI) and the calls go
@@ -109,6 +110,35 @@ static mohawkMessengerInfo* mohawkMessengerCreateInfo(void) {
 	return info;
 }
 
+// VkValidationFeaturesEXT.
+typedef struct {
+	int32_t sType;
+	const void* pNext;
+	uint32_t enabledValidationFeatureCount;
+	const int32_t* pEnabledValidationFeatures;
+	uint32_t disabledValidationFeatureCount;
+	const int32_t* pDisabledValidationFeatures;
+} mohawkValidationFeatures;
+
+// mohawkSyncValidation returns, in C memory that is never freed, the
+// instance create info's link that turns synchronization validation on,
+// chained to next.
+static mohawkValidationFeatures* mohawkSyncValidation(const void* next) {
+	mohawkValidationFeatures* f = calloc(1, sizeof *f);
+	int32_t* enable = calloc(1, sizeof *enable);
+	if (f == NULL || enable == NULL) {
+		free(f);
+		free(enable);
+		return NULL;
+	}
+	*enable = 4; // VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT
+	f->sType = 1000247000; // VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT
+	f->pNext = next;
+	f->enabledValidationFeatureCount = 1;
+	f->pEnabledValidationFeatures = enable;
+	return f;
+}
+
 static int32_t mohawkCreateMessengerOn(mohawkVkGetInstanceProcAddr gipa, void* instance, const mohawkMessengerInfo* info, uint64_t* messenger) {
 	mohawkCreateMessenger f = (mohawkCreateMessenger)gipa(instance, "vkCreateDebugUtilsMessengerEXT");
 	if (f == NULL) return -7; // VK_ERROR_EXTENSION_NOT_PRESENT
@@ -129,9 +159,12 @@ import (
 )
 
 const (
-	validationLayer  = "VK_LAYER_KHRONOS_validation"
-	debugUtilsExt    = "VK_EXT_debug_utils"
-	maxValidationLog = 1000 // messages kept for ValidationMessages
+	validationLayer = "VK_LAYER_KHRONOS_validation"
+	debugUtilsExt   = "VK_EXT_debug_utils"
+	// validationFeaturesExt lets the instance's create info turn on
+	// synchronization validation.
+	validationFeaturesExt = "VK_EXT_validation_features"
+	maxValidationLog      = 1000 // messages kept for ValidationMessages
 )
 
 // ValidationMessage is one warning or error of the validation layer.
@@ -149,28 +182,34 @@ func (m ValidationMessage) String() string {
 var validation struct {
 	mu        sync.Mutex
 	requested bool // EnableValidation was called
+	sync      bool // with synchronization validation
 	active    bool // the layer and the messenger are on
+	syncOn    bool // and synchronization validation
 	messages  []ValidationMessage
 	dropped   int
 	log       io.Writer
 }
 
 // EnableValidation turns the Khronos validation layer and its messenger on
-// for this process, as ValidationEnv=1 does. The instance is created once,
-// on the first New or Devices, so it must come before those; ValidationOn
+// for this process, as ValidationEnv=1 does; with sync, also the layer's
+// synchronization validation (hazards between commands that lack a
+// barrier), as ValidationEnv=sync does. The instance is created once, on
+// the first New or Devices, so it must come before those; ValidationOn
 // tells whether it took effect.
-func EnableValidation() {
+func EnableValidation(sync bool) {
 	validation.mu.Lock()
 	defer validation.mu.Unlock()
 	validation.requested = true
+	validation.sync = validation.sync || sync
 }
 
 // ValidationOn reports whether the instance was created with the
-// validation layer and a messenger that records its messages.
-func ValidationOn() bool {
+// validation layer and a messenger that records its messages, and whether
+// synchronization validation is on too.
+func ValidationOn() (on, sync bool) {
 	validation.mu.Lock()
 	defer validation.mu.Unlock()
-	return validation.active
+	return validation.active, validation.syncOn
 }
 
 // ValidationMessages returns the warnings and errors the validation layer
@@ -188,10 +227,14 @@ func ValidationMessages() []ValidationMessage {
 	return out
 }
 
-func validationRequested() bool {
+// validationRequested reads EnableValidation's choice and ValidationEnv:
+// 1 for the layer's default checks, sync for synchronization validation
+// as well.
+func validationRequested() (on, sync bool) {
 	validation.mu.Lock()
 	defer validation.mu.Unlock()
-	return validation.requested || os.Getenv(ValidationEnv) == "1"
+	env := os.Getenv(ValidationEnv)
+	return validation.requested || env == "1" || env == "sync", validation.sync || env == "sync"
 }
 
 //export mohawkValidationMessage
@@ -243,13 +286,16 @@ func recordValidation(m ValidationMessage) {
 // extension is missing). Without the layer it says so on stderr.
 type validationSetup struct {
 	layers, extensions []string
-	next               unsafe.Pointer
+	next               unsafe.Pointer // the chain for the instance's create info
+	messenger          *C.mohawkMessengerInfo
+	sync               bool
 	gipa               C.mohawkVkGetInstanceProcAddr
 }
 
 func newValidationSetup() validationSetup {
 	var s validationSetup
-	if !validationRequested() {
+	on, sync := validationRequested()
+	if !on {
 		return s
 	}
 	if !hasLayer(validationLayer) {
@@ -273,22 +319,33 @@ func newValidationSetup() validationSetup {
 		return s
 	}
 	s.extensions = []string{debugUtilsExt + "\x00"}
-	s.next = unsafe.Pointer(C.mohawkMessengerCreateInfo())
+	s.messenger = C.mohawkMessengerCreateInfo()
+	s.next = unsafe.Pointer(s.messenger)
+	if sync {
+		cfeat := C.CString(validationFeaturesExt)
+		defer C.free(unsafe.Pointer(cfeat))
+		if C.mohawkHasExtension(s.gipa, clayer, cfeat) == 0 {
+			fmt.Fprintf(os.Stderr, "[WARN] vulkan: %s offers no %s: synchronization validation is off\n", validationLayer, validationFeaturesExt)
+		} else if f := C.mohawkSyncValidation(s.next); f != nil {
+			s.extensions = append(s.extensions, validationFeaturesExt+"\x00")
+			s.next, s.sync = unsafe.Pointer(f), true
+		}
+	}
 	return s
 }
 
 // start registers the messenger on inst; where that fails the backend
 // runs on, with the layer's default output only.
 func (s validationSetup) start(inst vk.Instance) {
-	if s.next == nil {
+	if s.messenger == nil {
 		return
 	}
 	var messenger C.uint64_t
-	if res := C.mohawkCreateMessengerOn(s.gipa, unsafe.Pointer(inst), (*C.mohawkMessengerInfo)(s.next), &messenger); res != 0 {
+	if res := C.mohawkCreateMessengerOn(s.gipa, unsafe.Pointer(inst), s.messenger, &messenger); res != 0 {
 		fmt.Fprintf(os.Stderr, "[WARN] vulkan: vkCreateDebugUtilsMessengerEXT: %v; validation messages are not recorded\n", vk.Error(vk.Result(res)))
 		return
 	}
 	validation.mu.Lock()
-	validation.active = true
+	validation.active, validation.syncOn = true, s.sync
 	validation.mu.Unlock()
 }
