@@ -30,7 +30,7 @@ func newF16(t testing.TB, b *vulkan.Backend) (coop bool) {
 // everywhere, the gemm_coopmat.comp variants with cooperative matrices.
 func f16Kernels(coop bool) []string {
 	if coop {
-		return []string{"gemm_coopmat", "gemm_coopmat_w8", ""}
+		return []string{"gemm_coopmat", "gemm_coopmat_w8", "gemm_coopmat_256", ""}
 	}
 	return []string{""}
 }
@@ -58,10 +58,10 @@ func TestF16MatMul(t *testing.T) {
 	for _, ta := range []bool{false, true} {
 		for _, tb := range []bool{false, true} {
 			cases = append(cases,
-				tc{nil, nil, 136, 264, 72, ta, tb},   // rows multiples of 8, ragged tiles
-				tc{nil, nil, 130, 70, 37, ta, tb},    // nothing a multiple of 8
-				tc{nil, nil, 4, 4, 4, ta, tb},        // smaller than a fragment
-				tc{nil, nil, 256, 256, 256, ta, tb},  // whole tiles
+				tc{nil, nil, 136, 264, 72, ta, tb},  // rows multiples of 8, ragged tiles
+				tc{nil, nil, 130, 70, 37, ta, tb},   // nothing a multiple of 8
+				tc{nil, nil, 4, 4, 4, ta, tb},       // smaller than a fragment
+				tc{nil, nil, 256, 256, 256, ta, tb}, // whole tiles
 				tc{[]int{3}, []int{3}, 40, 24, 48, ta, tb},
 				tc{[]int{2}, nil, 260, 8, 20, ta, tb},
 				tc{nil, []int{2}, 12, 136, 264, ta, tb})
@@ -322,10 +322,12 @@ func benchMatMul16(bm *testing.B, sizes []int, kernels []string) {
 				kernel = "gemm_coopmat"
 			case "coop8":
 				kernel = "gemm_coopmat_w8"
+			case "coop256":
+				kernel = "gemm_coopmat_256"
 			case "plain":
 				kernel = ""
 			default:
-				bm.Fatalf("MOHAWK_VULKAN_GEMM_KERNELS: unknown f16 kernel %q (auto, coop, coop8, plain)", k)
+				bm.Fatalf("MOHAWK_VULKAN_GEMM_KERNELS: unknown f16 kernel %q (auto, coop, coop8, coop256, plain)", k)
 			}
 			bm.Run(fmt.Sprintf("f16/%d/%s", n, k), func(bm *testing.B) {
 				old := vulkan.SetCoopKernel(kernel)

@@ -109,8 +109,8 @@ func BenchmarkMatMul(bm *testing.B) {
 		kernels = strings.Split(s, ",")
 	}
 	// MOHAWK_VULKAN_GEMM_DTYPE=f16 times f16 products (f32 accumulation)
-	// instead; its kernels are auto, coop and coop8 (gemm_coopmat.comp with
-	// 4 or 8 subgroups) and plain (matmul16.comp).
+	// instead; its kernels are auto, coop, coop8 and coop256
+	// (gemm_coopmat.comp's variants, see f16.go) and plain (matmul16.comp).
 	switch dt := os.Getenv("MOHAWK_VULKAN_GEMM_DTYPE"); dt {
 	case "", "f32":
 	case "f16":

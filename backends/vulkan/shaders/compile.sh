@@ -11,3 +11,5 @@ for f in *.comp; do
 done
 # 8 subgroups of 64x32 (128x128 tiles).
 glslc --target-env=vulkan1.1 -O -DWARPS_M=2 -DWARPS_N=4 -DTM=4 -DTN=2 -o "$out/gemm_coopmat_w8.spv" gemm_coopmat.comp
+# 8 subgroups of 64x64 (128x256 tiles), K steps of 16.
+glslc --target-env=vulkan1.1 -O -DWARPS_M=2 -DWARPS_N=4 -DTM=4 -DTN=4 -DBK=16 -o "$out/gemm_coopmat_256.spv" gemm_coopmat.comp

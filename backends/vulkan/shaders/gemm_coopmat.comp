@@ -5,19 +5,20 @@
 //
 // A workgroup of WARPS_M x WARPS_N subgroups (of 32) computes a BMxBN tile
 // of C; each subgroup a (16·TM)x(16·TN) block of it, held as TMxTN f32
-// accumulator matrices. K advances by BK = 32 through two shared-memory
+// accumulator matrices. K advances by BK through two shared-memory
 // stages: the next step's tiles are read from global memory into registers
 // (uvec4s of 8 halves along the operand's contiguous dimension) while
 // this step's are multiplied, then stored into the other stage, so each
 // step needs one barrier. The shared tiles keep each operand's layout as
 // stored (the transpose flags choose row- or column-major fragment loads,
 // so no transposing store is needed), with rows padded by 8 halves against
-// bank conflicts. The result goes through shared memory as f16 and out in
-// uvec4s (or halves, at ragged edges). Rows whose length is not a multiple
-// of 8 are read one half at a time.
+// bank conflicts. The result goes out through shared memory as f16, a
+// 16x16 tile at a time per subgroup, in uvec4s (or halves, at ragged
+// edges). Rows whose length is not a multiple of 8 are read one half at a
+// time.
 //
 // The tile shape is set at compile time (compile.sh builds the variants):
-// WARPS_M, WARPS_N, TM, TN. The specialization constant FLAGS holds bit 0
+// WARPS_M, WARPS_N, TM, TN, and the K step BK (32 or 16). The specialization constant FLAGS holds bit 0
 // transA, bit 1 transB, bit 2 "rows of both operands are multiples of 8".
 //
 // The SPIR-V uses the Vulkan memory model (glslang emits it for
@@ -46,6 +47,9 @@
 #ifndef TN
 #define TN 4
 #endif
+#ifndef BK
+#define BK 32
+#endif
 #define THREADS (WARPS_M * WARPS_N * 32)
 
 layout(local_size_x = THREADS) in;
@@ -65,18 +69,17 @@ const bool ALIGNED = (FLAGS & 4u) != 0u;
 
 const uint BM = WARPS_M * TM * 16u;
 const uint BN = WARPS_N * TN * 16u;
-const uint BK = 32u;
 
 // Row strides of the shared tiles in uvec4s (8 halves), one of padding.
 const uint SA_MK = BK / 8u + 1u; // A as [m][k]
 const uint SA_KM = BM / 8u + 1u; // A as [k][m] (transA)
 const uint SB_KN = BN / 8u + 1u; // B as [k][n]
 const uint SB_NK = BK / 8u + 1u; // B as [n][k] (transB)
-const uint SC = BN / 8u + 1u;    // C as [m][n]
+const uint SC = 16u / 8u + 1u;   // a 16x16 tile of C
 
 const uint A_SIZE = max(BK * SA_KM, BM * SA_MK);
 const uint B_SIZE = max(BN * SB_NK, BK * SB_KN);
-const uint SMEM = max(2u * (A_SIZE + B_SIZE), BM * SC);
+const uint SMEM = max(2u * (A_SIZE + B_SIZE), WARPS_M * WARPS_N * 16u * SC);
 
 shared uvec4 smem[SMEM];
 
@@ -191,30 +194,32 @@ void main() {
         s ^= 1u;
     }
 
-    // Out through shared memory as f16: [m][n], SC uvec4s a row.
+    // Out through shared memory as f16, a 16x16 tile at a time per
+    // subgroup (each lane one row half of 8).
     barrier();
+    uint scratch = warp * 16u * SC;
+    uint lane = gl_SubgroupInvocationID;
+    uint cOff = gl_WorkGroupID.z * M * N;
     [[unroll]] for (uint i = 0u; i < TM; i++) {
         [[unroll]] for (uint j = 0u; j < TN; j++) {
             fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> h = fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>(acc[i][j]);
-            uint m = wm * TM * 16u + 16u * i, n = wn * TN * 16u + 16u * j;
-            coopMatStoreNV(h, smem, m * SC + n / 8u, SC, false);
-        }
-    }
-    barrier();
-    uint cOff = gl_WorkGroupID.z * M * N;
-    for (uint v = tid; v < BM * BN / 8u; v += THREADS) {
-        uint r = v / (BN / 8u), c = 8u * (v % (BN / 8u));
-        uint m = m0 + r, n = n0 + c;
-        if (m >= M || n >= N) continue;
-        uvec4 x = smem[r * SC + c / 8u];
-        uint at = cOff + m * N + n;
-        if (N % 8u == 0u) {
-            o4[at / 8u] = x;
-        } else {
-            [[unroll]] for (uint i = 0u; i < 4u; i++) {
-                f16vec2 h = unpackFloat2x16(x[i]);
-                if (n + 2u * i < N) oh[at + 2u * i] = h.x;
-                if (n + 2u * i + 1u < N) oh[at + 2u * i + 1u] = h.y;
+            coopMatStoreNV(h, smem, scratch, SC, false);
+            subgroupMemoryBarrierShared();
+            subgroupBarrier();
+            uint r = lane / 2u, c = 8u * (lane % 2u);
+            uint m = m0 + wm * TM * 16u + 16u * i + r, n = n0 + wn * TN * 16u + 16u * j + c;
+            uvec4 x = smem[scratch + r * SC + c / 8u];
+            subgroupBarrier();
+            if (m >= M || n >= N) continue;
+            uint at = cOff + m * N + n;
+            if (N % 8u == 0u) {
+                o4[at / 8u] = x;
+            } else {
+                [[unroll]] for (uint e = 0u; e < 4u; e++) {
+                    f16vec2 v = unpackFloat2x16(x[e]);
+                    if (n + 2u * e < N) oh[at + 2u * e] = v.x;
+                    if (n + 2u * e + 1u < N) oh[at + 2u * e + 1u] = v.y;
+                }
             }
         }
     }
