@@ -149,7 +149,6 @@ import "C"
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"sync"
@@ -187,7 +186,6 @@ var validation struct {
 	syncOn    bool // and synchronization validation
 	messages  []ValidationMessage
 	dropped   int
-	log       io.Writer
 }
 
 // EnableValidation turns the Khronos validation layer and its messenger on
@@ -267,17 +265,13 @@ func recordValidation(m ValidationMessage) {
 	} else {
 		validation.dropped++
 	}
-	w := validation.log
-	if w == nil {
-		w = os.Stderr
-	}
 	level := "[WARN]"
 	if m.Severity == "error" {
 		level = "[ERROR]"
 	}
 	// One line per message, so a plugin host logs it as one record.
 	text := strings.Join(strings.Fields(m.Text), " ")
-	fmt.Fprintf(w, "%s vulkan validation (%s) %s: %s\n", level, m.Types, m.ID, text)
+	fmt.Fprintf(os.Stderr, "%s vulkan validation (%s) %s: %s\n", level, m.Types, m.ID, text)
 }
 
 // validationSetup decides, before vkCreateInstance, what validation adds
