@@ -6,6 +6,7 @@
 package vulkan
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"strconv"
@@ -313,10 +314,21 @@ func (c *deviceContext) submitAndWait(cb vk.CommandBuffer) error {
 const submitTimeout = 10 * time.Minute
 
 // pipelineKey names a compute pipeline: a shader and its specialization
-// constants (op and dtype).
+// constants: op and dtype (ids 0 and 1), then spec's words (ids 2, 3, ...,
+// packed little-endian into a string so the key stays comparable).
 type pipelineKey struct {
 	shader string
 	op, dt uint32
+	spec   string
+}
+
+// packSpec packs specialization words for pipelineKey.spec.
+func packSpec(words []uint32) string {
+	b := make([]byte, 4*len(words))
+	for i, w := range words {
+		binary.LittleEndian.PutUint32(b[4*i:], w)
+	}
+	return string(b)
 }
 
 // pipeline returns the pipeline of k, creating it once; c.mu must be held.
@@ -337,16 +349,23 @@ func (c *deviceContext) pipeline(k pipelineKey) (vk.Pipeline, error) {
 		}
 		c.modules[k.shader] = mod
 	}
-	spec := onHeap(k.op, k.dt)
+	spec := make([]uint32, 2+len(k.spec)/4)
+	spec[0], spec[1] = k.op, k.dt
+	for i := 2; i < len(spec); i++ {
+		spec[i] = binary.LittleEndian.Uint32([]byte(k.spec[4*(i-2):]))
+	}
+	entries := make([]vk.SpecializationMapEntry, len(spec))
+	for i := range entries {
+		entries[i] = vk.SpecializationMapEntry{ConstantID: uint32(i), Offset: uint32(4 * i), Size: 4}
+	}
 	info := vk.ComputePipelineCreateInfo{
 		SType: vk.StructureTypeComputePipelineCreateInfo,
 		Stage: vk.PipelineShaderStageCreateInfo{
 			SType: vk.StructureTypePipelineShaderStageCreateInfo, Stage: vk.ShaderStageComputeBit,
 			Module: mod, PName: "main\x00",
 			PSpecializationInfo: []vk.SpecializationInfo{{
-				MapEntryCount: 2,
-				PMapEntries:   []vk.SpecializationMapEntry{{ConstantID: 0, Offset: 0, Size: 4}, {ConstantID: 1, Offset: 4, Size: 4}},
-				DataSize:      8, PData: unsafe.Pointer(&spec[0]),
+				MapEntryCount: uint32(len(entries)), PMapEntries: entries,
+				DataSize: uint(4 * len(spec)), PData: unsafe.Pointer(&spec[0]),
 			}},
 		},
 		Layout: c.pipeLay,

@@ -132,3 +132,43 @@ func TestUpdateInPlace(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkFused times one fused chain over a large broadcast tensor: the
+// causal mask and scale of attention scores (h·t·t elements, a t×t mask),
+// reporting the GPU time of the dispatch and the bytes it moves per second.
+func BenchmarkFused(bm *testing.B) {
+	b := newProfiled(bm)
+	const h, t = 8, 1024
+	gb := graph.NewBuilder()
+	s := gb.Input("s", graph.F32, h, t, t)
+	keep := gb.Input("keep", graph.F32, t, t)
+	y := gb.Where(gb.Less(gb.Scalar(graph.F32, 0.5), keep), gb.MulScalar(s, 0.125), gb.Scalar(graph.F32, -1e9))
+	gb.Output("y", gb.ReduceSum(y, 0, 1, 2))
+	g, err := gb.Build()
+	if err != nil {
+		bm.Fatal(err)
+	}
+	ctx := context.Background()
+	id, err := b.Compile(ctx, g)
+	if err != nil {
+		bm.Fatal(err)
+	}
+	in := map[string]*graph.Tensor{"s": graph.NewTensor(graph.F32, h, t, t), "keep": graph.NewTensor(graph.F32, t, t)}
+	var nanos float64
+	for i := 0; i < bm.N; i++ {
+		if _, err := b.Run(ctx, id, in); err != nil {
+			bm.Fatal(err)
+		}
+		steps, err := b.Profile(id)
+		if err != nil {
+			bm.Fatal(err)
+		}
+		for _, st := range steps {
+			if st.Kernel != "reduce/reduce_sum" {
+				nanos += st.Nanos
+			}
+		}
+	}
+	bm.ReportMetric(nanos/float64(bm.N)/1e3, "µs/chain")
+	bm.ReportMetric(float64(8*h*t*t)*float64(bm.N)/nanos, "GB/s")
+}

@@ -42,6 +42,7 @@ type step struct {
 	label  string
 	shader string
 	op, dt uint32
+	spec   string // more specialization constants (see pipelineKey)
 	param  uint32 // word offset of its parameter block
 	out    ref
 	in     []ref
@@ -767,7 +768,7 @@ func (p *program) allocate() error {
 	}
 	all := append(slices.Clone(p.steps), p.updates...)
 	for _, s := range all {
-		if _, err := c.pipeline(pipelineKey{s.shader, s.op, s.dt}); err != nil {
+		if _, err := c.pipeline(pipelineKey{s.shader, s.op, s.dt, s.spec}); err != nil {
 			return err
 		}
 	}
@@ -932,7 +933,7 @@ func (p *program) dispatch(cb vk.CommandBuffer, s step, set vk.DescriptorSet, k 
 		vk.CmdWriteTimestamp(cb, vk.PipelineStageTopOfPipeBit, p.queries, uint32(2*k))
 		defer vk.CmdWriteTimestamp(cb, vk.PipelineStageBottomOfPipeBit, p.queries, uint32(2*k+1))
 	}
-	pipe := c.pipes[pipelineKey{s.shader, s.op, s.dt}]
+	pipe := c.pipes[pipelineKey{s.shader, s.op, s.dt, s.spec}]
 	vk.CmdBindPipeline(cb, vk.PipelineBindPointCompute, pipe)
 	vk.CmdBindDescriptorSets(cb, vk.PipelineBindPointCompute, c.pipeLay, 0, 1, onHeap(set), 0, nil)
 	param := s.param
@@ -1222,8 +1223,8 @@ func (p *program) emitExpr(e *expr, out ref, shape graph.Shape) {
 		strides = append(strides, broadcastStrides(l.shape, shape))
 	}
 	dims, cs := collapse(shape, strides)
-	w := make([]uint32, 80+4*len(e.ops))
-	w[0], w[1], w[2], w[3] = uint32(count), uint32(len(dims)), uint32(len(e.loads)), uint32(len(e.ops))
+	w := make([]uint32, 80)
+	w[0] = uint32(count)
 	for d := range dims {
 		w[8+d], w[16+d] = uint32(dims[d]), uint32(cs[0][d])
 		for k := range e.loads {
@@ -1236,10 +1237,14 @@ func (p *program) emitExpr(e *expr, out ref, shape graph.Shape) {
 		}
 		return uint32(len(e.loads) - a - 1)
 	}
+	// The chain is the pipeline's specialization (fused.comp), the shape
+	// its parameters: equal chains of equal rank share a pipeline.
+	spec := make([]uint32, 3+4*maxFusedOps)
+	spec[0], spec[1], spec[2] = uint32(len(e.loads)), uint32(len(e.ops)), uint32(max(len(dims), 1))
 	for j, o := range e.ops {
-		w[80+4*j] = o.word()
+		spec[3+4*j] = o.word()
 		for k, a := range o.args {
-			w[81+4*j+k] = slot(a)
+			spec[4+4*j+k] = slot(a)
 		}
 	}
 	in := make([]ref, len(e.loads))
@@ -1247,7 +1252,7 @@ func (p *program) emitExpr(e *expr, out ref, shape graph.Shape) {
 	for k, l := range e.loads {
 		in[k], flat[k] = l.r, l.shape.Equal(shape)
 	}
-	p.steps = append(p.steps, step{shader: "fused", param: p.addParams(w), out: out, in: in, groups: groupsFor(count, 256), flat: flat})
+	p.steps = append(p.steps, step{shader: "fused", spec: packSpec(spec), param: p.addParams(w), out: out, in: in, groups: groupsFor(count, 256), flat: flat})
 }
 
 // updateInPlace lets the last elementwise step of an update's value write
