@@ -28,8 +28,8 @@ const validationChildEnv = "MOHAWK_VULKAN_VALIDATION_CHILD"
 
 // TestValidation runs TestValidationChild in a process of its own with the
 // Khronos validation layer and its synchronization validation on (the
-// instance, and so the layer, is chosen once per process). It skips where the layer is not installed, or fails
-// with MOHAWK_VULKAN_REQUIRE=1.
+// instance, and so the layer, is chosen once per process). It skips where
+// the layer is not installed, or fails with MOHAWK_VULKAN_REQUIRE=1.
 func TestValidation(t *testing.T) {
 	if os.Getenv(validationChildEnv) == "1" {
 		t.Skip("this is the child")
