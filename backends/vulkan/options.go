@@ -35,7 +35,9 @@ const (
 	// LoaderEnv overrides the loader's file name (a path or a soname).
 	LoaderEnv = "MOHAWK_VULKAN_LOADER"
 	// ValidationEnv, set to 1, enables the Khronos validation layer where
-	// it is installed; its messages go to the layer's default output.
+	// it is installed ("sync" adds its synchronization validation); every
+	// warning and error is written to stderr and kept for
+	// ValidationMessages (debug.go).
 	ValidationEnv = "MOHAWK_VULKAN_VALIDATION"
 	// ProfileEnv names a file: every program is profiled and, after each
 	// run, the file is rewritten with the GPU time summed per program and
