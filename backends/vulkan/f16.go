@@ -61,7 +61,7 @@ func (p *program) cast16(out, in ref, toF32 bool, count int) {
 // coopVariant is a tile shape of gemm_coopmat.comp, compiled by
 // shaders/compile.sh into its own SPIR-V.
 type coopVariant struct {
-	warpsM, warpsN, tm, tn, bk int
+	warpsM, warpsN, tm, tn, bk, stages int
 }
 
 func (v coopVariant) tiles() (bm, bn int) { return v.warpsM * v.tm * 16, v.warpsN * v.tn * 16 }
@@ -72,13 +72,16 @@ func (v coopVariant) shared() int {
 	bm, bn := v.tiles()
 	aSize := max(v.bk*(bm/8+1), bm*(v.bk/8+1))
 	bSize := max(bn*(v.bk/8+1), v.bk*(bn/8+1))
-	return 16 * max(2*(aSize+bSize), v.warpsM*v.warpsN*16*3)
+	return 16 * max(v.stages*(aSize+bSize), v.warpsM*v.warpsN*16*3)
 }
 
 var coopVariants = map[string]coopVariant{
-	"gemm_coopmat":     {2, 2, 4, 4, 32}, // 4 subgroups of 64x64
-	"gemm_coopmat_w8":  {2, 4, 4, 2, 32}, // 8 subgroups of 64x32
-	"gemm_coopmat_256": {2, 4, 4, 4, 16}, // 8 subgroups of 64x64, 128x256 tiles
+	"gemm_coopmat":      {2, 4, 4, 4, 32, 1}, // 128x256, the default
+	"gemm_coopmat_k64":  {2, 4, 4, 2, 64, 1}, // 128x128, K steps of 64
+	"gemm_coopmat_k16":  {2, 4, 4, 2, 16, 2}, // 128x128, K steps of 16, two stages
+	"gemm_coopmat_w8":   {2, 4, 4, 2, 32, 2}, // 128x128, two stages
+	"gemm_coopmat_m256": {4, 2, 4, 4, 32, 1}, // 256x128
+	"gemm_coopmat_w4":   {2, 2, 4, 4, 32, 1}, // 128x128, 4 subgroups
 }
 
 // coopKernel is the gemm_coopmat.comp variant f16 matmuls run where the

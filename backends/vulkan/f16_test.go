@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -30,7 +31,7 @@ func newF16(t testing.TB, b *vulkan.Backend) (coop bool) {
 // everywhere, the gemm_coopmat.comp variants with cooperative matrices.
 func f16Kernels(coop bool) []string {
 	if coop {
-		return []string{"gemm_coopmat", "gemm_coopmat_w8", "gemm_coopmat_256", ""}
+		return append(vulkan.CoopVariants(), "")
 	}
 	return []string{""}
 }
@@ -316,18 +317,18 @@ func TestF16Refused(t *testing.T) {
 func benchMatMul16(bm *testing.B, sizes []int, kernels []string) {
 	for _, n := range sizes {
 		for _, k := range kernels {
-			var kernel string
+			kernel := "gemm_coopmat_" + k
 			switch k {
-			case "auto", "coop":
+			case "auto": // the default
+				kernel = vulkan.SetCoopKernel("")
+				vulkan.SetCoopKernel(kernel)
+			case "coop":
 				kernel = "gemm_coopmat"
-			case "coop8":
-				kernel = "gemm_coopmat_w8"
-			case "coop256":
-				kernel = "gemm_coopmat_256"
 			case "plain":
 				kernel = ""
-			default:
-				bm.Fatalf("MOHAWK_VULKAN_GEMM_KERNELS: unknown f16 kernel %q (auto, coop, coop8, coop256, plain)", k)
+			}
+			if kernel != "" && !slices.Contains(vulkan.CoopVariants(), kernel) {
+				bm.Fatalf("MOHAWK_VULKAN_GEMM_KERNELS: unknown f16 kernel %q (auto, coop, plain, or a variant's suffix: %v)", k, vulkan.CoopVariants())
 			}
 			bm.Run(fmt.Sprintf("f16/%d/%s", n, k), func(bm *testing.B) {
 				old := vulkan.SetCoopKernel(kernel)

@@ -109,8 +109,9 @@ func BenchmarkMatMul(bm *testing.B) {
 		kernels = strings.Split(s, ",")
 	}
 	// MOHAWK_VULKAN_GEMM_DTYPE=f16 times f16 products (f32 accumulation)
-	// instead; its kernels are auto, coop, coop8 and coop256
-	// (gemm_coopmat.comp's variants, see f16.go) and plain (matmul16.comp).
+	// instead; its kernels are auto (the default), coop (gemm_coopmat.comp),
+	// the suffixes of its variants (k64, k16, w8, m256, w4; see f16.go) and
+	// plain (matmul16.comp).
 	switch dt := os.Getenv("MOHAWK_VULKAN_GEMM_DTYPE"); dt {
 	case "", "f32":
 	case "f16":

@@ -5,21 +5,25 @@
 //
 // A workgroup of WARPS_M x WARPS_N subgroups (of 32) computes a BMxBN tile
 // of C; each subgroup a (16·TM)x(16·TN) block of it, held as TMxTN f32
-// accumulator matrices. K advances by BK through two shared-memory
-// stages: the next step's tiles are read from global memory into registers
-// (uvec4s of 8 halves along the operand's contiguous dimension) while
-// this step's are multiplied, then stored into the other stage, so each
-// step needs one barrier. The shared tiles keep each operand's layout as
-// stored (the transpose flags choose row- or column-major fragment loads,
-// so no transposing store is needed), with rows padded by 8 halves against
-// bank conflicts. The result goes out through shared memory as f16, a
-// 16x16 tile at a time per subgroup, in uvec4s (or halves, at ragged
-// edges). Rows whose length is not a multiple of 8 are read one half at a
-// time.
+// accumulator matrices. K advances by BK: each step's tiles of A and B are
+// read from global memory into registers (uvec4s of 8 halves along the
+// operand's contiguous dimension) while the previous step's are multiplied
+// out of shared memory, then stored; with one shared stage (STAGES 1) that
+// takes a barrier before and after the store, with two stages one. The
+// shared tiles keep each operand's layout as stored (the transpose flags
+// choose row- or column-major fragment loads, so no transposing store is
+// needed), rows padded by 8 halves against bank conflicts. Workgroups run
+// down GROUP_M tile rows before moving right, so those resident together
+// share rows of A and columns of B in the cache. The result goes out
+// through shared memory as f16, a 16x16 tile at a time per subgroup, in
+// uvec4s (or halves, at ragged edges). Rows whose length is not a multiple
+// of 8 are read one half at a time.
 //
-// The tile shape is set at compile time (compile.sh builds the variants):
-// WARPS_M, WARPS_N, TM, TN, and the K step BK (32 or 16). The specialization constant FLAGS holds bit 0
-// transA, bit 1 transB, bit 2 "rows of both operands are multiples of 8".
+// The defaults (8 subgroups of 64x64, 128x256 tiles, BK 32, one stage)
+// were the fastest on an H200 (see README.md); compile.sh also builds
+// other shapes for comparison. The specialization constant FLAGS holds
+// bit 0 transA, bit 1 transB, bit 2 "rows of both operands are multiples
+// of 8" (uvec4 loads).
 //
 // The SPIR-V uses the Vulkan memory model (glslang emits it for
 // cooperative-matrix loads), so the device enables vulkanMemoryModel.
@@ -39,7 +43,7 @@
 #define WARPS_M 2
 #endif
 #ifndef WARPS_N
-#define WARPS_N 2
+#define WARPS_N 4
 #endif
 #ifndef TM
 #define TM 4
@@ -49,6 +53,12 @@
 #endif
 #ifndef BK
 #define BK 32
+#endif
+#ifndef STAGES
+#define STAGES 1
+#endif
+#ifndef GROUP_M
+#define GROUP_M 8
 #endif
 #define THREADS (WARPS_M * WARPS_N * 32)
 
@@ -79,7 +89,7 @@ const uint SC = 16u / 8u + 1u;   // a 16x16 tile of C
 
 const uint A_SIZE = max(BK * SA_KM, BM * SA_MK);
 const uint B_SIZE = max(BN * SB_NK, BK * SB_KN);
-const uint SMEM = max(2u * (A_SIZE + B_SIZE), WARPS_M * WARPS_N * 16u * SC);
+const uint SMEM = max(STAGES * (A_SIZE + B_SIZE), WARPS_M * WARPS_N * 16u * SC);
 
 shared uvec4 smem[SMEM];
 
@@ -124,7 +134,11 @@ void main() {
     uint tid = gl_LocalInvocationID.x;
     uint warp = gl_SubgroupID;
     uint wm = warp / WARPS_N, wn = warp % WARPS_N;
-    uint m0 = gl_WorkGroupID.y * BM, n0 = gl_WorkGroupID.x * BN;
+    uint gx = gl_NumWorkGroups.x, gy = gl_NumWorkGroups.y;
+    uint id = gl_WorkGroupID.y * gx + gl_WorkGroupID.x;
+    const uint G = GROUP_M;
+    uint first = id / (G * gx) * G, rows = min(gy - first, G);
+    uint m0 = (first + id % (G * gx) % rows) * BM, n0 = id % (G * gx) / rows * BN;
 
     fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> acc[TM][TN];
     [[unroll]] for (uint i = 0u; i < TM; i++) {
@@ -149,6 +163,7 @@ void main() {
     for (;;) {
         // Store the fetched step into stage s.
         uint aBase = s * (A_SIZE + B_SIZE), bBase = aBase + A_SIZE;
+        if (STAGES == 1 && k0 > 0u) barrier(); // the last step is read
         [[unroll]] for (uint i = 0u; i < A_VECS; i++) {
             uint v = tid + i * THREADS;
             if (TA) smem[aBase + (v / (BM / 8u)) * SA_KM + v % (BM / 8u)] = ra[i];
@@ -191,7 +206,7 @@ void main() {
             }
         }
         if (!more) break;
-        s ^= 1u;
+        if (STAGES == 2) s ^= 1u;
     }
 
     // Out through shared memory as f16, a 16x16 tile at a time per
