@@ -16,8 +16,9 @@ import (
 	"github.com/mohawk-distill/mohawk/sdk/graph"
 )
 
-// newF16 opens the default device and skips where it has no f16 (shaderFloat16
-// and storageBuffer16BitAccess).
+// newF16 skips where b's device runs no f16 (it lacks shaderFloat16 or
+// storageBuffer16BitAccess) and reports whether f16 matmuls run on
+// cooperative matrices there.
 func newF16(t testing.TB, b *vulkan.Backend) (coop bool) {
 	desc, f16, coop := vulkan.Features(b)
 	if !f16 {

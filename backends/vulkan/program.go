@@ -137,11 +137,14 @@ func compile(c *deviceContext, g *graph.Graph, profile, fuse bool) (*program, er
 			return nil, err
 		}
 		if dt := n.Type.DType; dt != graph.F32 && dt != graph.I32 && !(dt == graph.F16 && f16) {
-			also := ""
+			also, cpu := "", ""
 			if f16 {
 				also = " (and f16 inside programs)"
 			}
-			return nil, fmt.Errorf("vulkan: node %d (%s) computes in %v; this backend runs f32 and i32%s only (the cpu backend runs %v)", i, n.Op, dt, also, dt)
+			if dt == graph.F64 {
+				cpu = " (the cpu backend runs f64)"
+			}
+			return nil, fmt.Errorf("vulkan: node %d (%s) computes in %v; this backend runs f32 and i32%s only%s", i, n.Op, dt, also, cpu)
 		}
 		if s := n.Type.Shape.Size(); s >= 1<<32 {
 			return nil, fmt.Errorf("vulkan: node %d (%s) has %d elements; at most 2^32-1 fit one buffer here", i, n.Op, s)
