@@ -67,11 +67,6 @@ typedef struct {
 
 typedef struct { char extensionName[256]; uint32_t specVersion; } mhExtension;
 
-static mhGetInstanceProcAddr mhGIPA(const char* loader) {
-	void* h = dlopen(loader, RTLD_NOW | RTLD_LOCAL);
-	if (h == NULL) return NULL;
-	return (mhGetInstanceProcAddr)dlsym(h, "vkGetInstanceProcAddr");
-}
 
 typedef struct {
 	uint32_t float16, storage16, coopMat, memoryModel, subgroupSize;
@@ -85,11 +80,22 @@ static int mhHasExt(mhExtension* exts, uint32_t n, const char* name) {
 	return 0;
 }
 
+static int mhQueryWith(mhGetInstanceProcAddr gipa, void* instance, void* pd, mhQuery* q);
+
 // mhQueryDevice fills q for the physical device pd; it returns 0, or -1
 // when the loader lacks vkGetPhysicalDeviceFeatures2.
 static int mhQueryDevice(const char* loader, void* instance, void* pd, mhQuery* q) {
 	memset(q, 0, sizeof *q);
-	mhGetInstanceProcAddr gipa = mhGIPA(loader);
+	// The loader is open already (loader.go); this only finds it again,
+	// and the reference taken here is dropped on return.
+	void* h = dlopen(loader, RTLD_NOW | RTLD_LOCAL);
+	if (h == NULL) return -1;
+	int r = mhQueryWith((mhGetInstanceProcAddr)dlsym(h, "vkGetInstanceProcAddr"), instance, pd, q);
+	dlclose(h);
+	return r;
+}
+
+static int mhQueryWith(mhGetInstanceProcAddr gipa, void* instance, void* pd, mhQuery* q) {
 	if (gipa == NULL) return -1;
 	typedef int32_t (*enumExtsFn)(void*, const char*, uint32_t*, mhExtension*);
 	typedef void (*features2Fn)(void*, void*);
