@@ -4,10 +4,11 @@
 // (shaderFloat16, VK_KHR_shader_float16_int8), 16-bit storage buffers
 // (storageBuffer16BitAccess) and NVIDIA's cooperative matrices
 // (VK_NV_cooperative_matrix, whose shaders use the Vulkan memory model:
-// vulkanMemoryModel, VK_KHR_vulkan_memory_model). The binding knows only
-// the 1.1 headers, so the feature structs, their sType values and the
-// pNext chain that enables them at device creation are defined here in C,
-// and the entry points are looked up through vkGetInstanceProcAddr.
+// vulkanMemoryModel with its device scope, VK_KHR_vulkan_memory_model).
+// The binding knows only the 1.1 headers, so the feature structs, their
+// sType values and the pNext chain that enables them at device creation
+// are defined here in C, and the entry points are looked up through
+// vkGetInstanceProcAddr.
 
 package vulkan
 
@@ -130,7 +131,9 @@ static int mhQueryWith(mhGetInstanceProcAddr gipa, void* instance, void* pd, mhQ
 	q->storage16 = s16.storageBuffer16BitAccess;
 	q->float16 = q->extFloat16 && f16.shaderFloat16;
 	q->coopMat = q->extCoopMat && cm.cooperativeMatrix;
-	q->memoryModel = q->extMemoryModel && mm.vulkanMemoryModel;
+	// Device scope too: with the memory model enabled, every shader's
+	// device-scope atomics (the run status) need vulkanMemoryModelDeviceScope.
+	q->memoryModel = q->extMemoryModel && mm.vulkanMemoryModel && mm.vulkanMemoryModelDeviceScope;
 
 	mhSubgroupProps sg = {mhPhysicalDeviceSubgroupProps, NULL};
 	mhProperties2 p2 = {mhPhysicalDeviceProperties2, &sg};
@@ -161,6 +164,7 @@ static void* mhEnableChain(int storage16, int float16, int coopMat) {
 		mhMemoryModel* mm = calloc(1, sizeof *mm);
 		mm->sType = mhPhysicalDeviceMemoryModel;
 		mm->vulkanMemoryModel = 1;
+		mm->vulkanMemoryModelDeviceScope = 1;
 		mm->pNext = head;
 		head = (mhHeader*)mm;
 	}
