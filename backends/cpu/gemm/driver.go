@@ -24,6 +24,7 @@ type params[T float] struct {
 	kernel     kernelFunc[T]
 	packA      func(dst, a []T, lda int, trans bool, mc, kc int)
 	packB      func(dst, b []T, ldb int, trans bool, kc, nc, nr int)
+	rows       rowOps[T] // the vector operations of few-row products (rows.go)
 	jobs       freeList[job[T]]
 	workspaces freeList[workspace[T]]
 }

@@ -18,6 +18,7 @@ var sParams = params[float32]{
 	kernel: sKernelGo,
 	packA:  packA[float32],
 	packB:  packB[float32],
+	rows:   sRowOps,
 }
 
 var dParams = params[float64]{
@@ -29,6 +30,7 @@ var dParams = params[float64]{
 	kernel: dKernelGo,
 	packA:  packA[float64],
 	packB:  packB[float64],
+	rows:   dRowOps,
 }
 
 // SGEMM computes C = alpha*op(A)*op(B) + beta*C for row-major float32
@@ -97,6 +99,10 @@ func gemm[T float](p *params[T], fn string, threads int, transA, transB bool, m,
 	}
 	if k == 0 || alpha == 0 {
 		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	if m <= smallRows {
+		gemmRows(p, p.rows, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	if threads > 1 && 2*float64(m)*float64(n)*float64(k) >= minParallelFlops {
