@@ -101,11 +101,12 @@ func gemm[T float](p *params[T], fn string, threads int, transA, transB bool, m,
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	if m <= smallRows {
+	parallel := threads > 1 && 2*float64(m)*float64(n)*float64(k) >= minParallelFlops
+	if m <= smallRows && !parallel { // the row path is serial
 		gemmRows(p, p.rows, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	if threads > 1 && 2*float64(m)*float64(n)*float64(k) >= minParallelFlops {
+	if parallel {
 		if gemmParallel(p, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) {
 			return
 		}
