@@ -42,12 +42,14 @@ func gemmRows[T float](p *params[T], ops rowOps[T], transA, transB bool, m, n, k
 	ws.a = grow(ws.a, k)
 	ws.b = grow(ws.b, n)
 	for i := 0; i < m; i++ {
-		row := a[i*lda : i*lda+k]
+		var row []T
 		if transA { // op(A)(i, p) = a[p*lda + i]
 			row = ws.a[:k]
 			for q := range row {
 				row[q] = a[q*lda+i]
 			}
+		} else {
+			row = a[i*lda : i*lda+k]
 		}
 		out := c[i*ldc : i*ldc+n]
 		if transB {
