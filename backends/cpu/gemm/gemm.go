@@ -101,15 +101,20 @@ func gemm[T float](p *params[T], fn string, threads int, transA, transB bool, m,
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	parallel := threads > 1 && 2*float64(m)*float64(n)*float64(k) >= minParallelFlops
-	if m <= smallRows && !parallel { // the row path is serial
-		gemmRows(p, p.rows, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-		return
-	}
-	if parallel {
+	if threads > 1 && 2*float64(m)*float64(n)*float64(k) >= minParallelFlops {
 		if gemmParallel(p, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) {
 			return
 		}
+	}
+	serialPart(p, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// serialPart runs a whole call, or one part of a split one, on this
+// goroutine: a few rows by the row path, anything taller packed.
+func serialPart[T float](p *params[T], transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	if m <= smallRows {
+		gemmRows(p, p.rows, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
 	}
 	gemmSerial(p, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }

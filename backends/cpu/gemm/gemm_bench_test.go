@@ -1,7 +1,8 @@
 // Throughput benchmarks over the shapes the CPU backend multiplies most:
 // a square 1024³ product and transformer-shaped products for 4096 tokens
 // (batch 16 × sequence 256) at d_model 256 and 1024, including the weight-
-// gradient (transA) and input-gradient (transB) forms. Other
+// gradient (transA) and input-gradient (transB) forms, and one-token
+// products as decoding runs them. Other
 // implementations (OpenBLAS, with -tags openblas) register themselves in
 // sgemmImpls so they run beside this one as sub-benchmarks.
 
@@ -38,6 +39,8 @@ var benchShapes = []benchShape{
 	{true, false, 256, 256, 4096},   // weight gradient Xᵀ·dY
 	{true, false, 256, 1024, 4096},  // weight gradient of the up-projection
 	{false, true, 4096, 256, 1024},  // input gradient dY·Wᵀ
+	{false, true, 1, 8192, 2048},    // one decoded token through a Linear (weights stored [out, in])
+	{false, true, 1, 51200, 2048},   // ... through Phi-1.5's LM head
 }
 
 type sgemmImpl struct {

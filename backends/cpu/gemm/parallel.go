@@ -290,7 +290,7 @@ func (j *job[T]) runStatic(tid int) {
 			c, ldc, beta = j.kbuf[(tid-1)*m*n:], n, 0
 		}
 	}
-	gemmSerial(j.p, j.transA, j.transB, m, n, k, j.alpha, a, j.lda, b, j.ldb, beta, c, ldc)
+	serialPart(j.p, j.transA, j.transB, m, n, k, j.alpha, a, j.lda, b, j.ldb, beta, c, ldc)
 }
 
 // barrier is a reusable barrier for the goroutines of one job. Waiters spin

@@ -2,8 +2,8 @@
 // B would cost as much as the product itself and the 6-row micro-kernel
 // would mostly multiply padding, so each row of C is computed straight from
 // B, by dot products (transB: rows of B are contiguous) or by scaled row
-// sums (B as stored). The path is serial: products large enough for the
-// parallel path keep taking that.
+// sums (B as stored). Large ones are split by columns (or depth) across
+// goroutines first, each part taking this path (parallel.go, runStatic).
 
 package gemm
 
