@@ -20,8 +20,8 @@ import (
 
 // Rope scaling types that RopeScaling supports.
 const (
-	RopeLinear = "linear"
-	RopeLlama3 = "llama3"
+	RopeLinear = nn.RoPELinear
+	RopeLlama3 = nn.RoPELlama3
 )
 
 // RopeScaling rescales the rotary embedding's inverse frequencies as
@@ -73,16 +73,7 @@ func (r RopeScaling) Validate() error {
 // channel pair i turning by position·InvFreqs[i] (llama3: see
 // nn.RoPELlama3Scale).
 func (r RopeScaling) InvFreqs(rotaryDim int, theta float64) []float64 {
-	inv := nn.RoPEInvFreqs(rotaryDim, theta)
-	switch r.Type {
-	case RopeLinear:
-		for i := range inv {
-			inv[i] /= r.Factor
-		}
-	case RopeLlama3:
-		nn.RoPELlama3Scale(inv, r.Factor, r.LowFreqFactor, r.HighFreqFactor, r.OriginalMaxPositions)
-	}
-	return inv
+	return nn.RoPEScaling(r).InvFreqs(rotaryDim, theta)
 }
 
 // hfObject is r as a config.json rope_scaling object (nil for none).

@@ -14,9 +14,9 @@ import (
 
 // Values of rope_type, named as Hugging Face's rope_type names them.
 const (
-	RopeDefault = "default" // theta^(−2i/rotary_dim), unscaled
-	RopeLinear  = "linear"  // every frequency divided by rope_factor
-	RopeLlama3  = "llama3"  // Llama 3.1's three wavelength bands
+	RopeDefault = "default"     // theta^(−2i/rotary_dim), unscaled
+	RopeLinear  = nn.RoPELinear // every frequency divided by rope_factor
+	RopeLlama3  = nn.RoPELlama3 // Llama 3.1's three wavelength bands
 )
 
 // ropeScaling is the decoded rope_type and its parameters; a parameter the
@@ -86,16 +86,8 @@ func (r ropeScaling) validate(rotaryDim int) error {
 // embedding with base theta, rescaled by r: channel pair i turns by
 // position·invFreqs[i] (llama3: see nn.RoPELlama3Scale).
 func (r ropeScaling) invFreqs(rotaryDim int, theta float64) []float64 {
-	inv := nn.RoPEInvFreqs(rotaryDim, theta)
-	switch r.typ {
-	case RopeLinear:
-		for i := range inv {
-			inv[i] /= r.factor
-		}
-	case RopeLlama3:
-		nn.RoPELlama3Scale(inv, r.factor, r.lowFreqFactor, r.highFreqFactor, r.originalMaxPositions)
-	}
-	return inv
+	return nn.RoPEScaling{Type: r.typ, Factor: r.factor, LowFreqFactor: r.lowFreqFactor,
+		HighFreqFactor: r.highFreqFactor, OriginalMaxPositions: r.originalMaxPositions}.InvFreqs(rotaryDim, theta)
 }
 
 // InvFreqs are the inverse frequencies the layer's rotary embedding turns

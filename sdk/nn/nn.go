@@ -142,6 +142,37 @@ func RoPELlama3Scale(inv []float64, factor, lowFreqFactor, highFreqFactor float6
 	}
 }
 
+// Rope scaling types, named as transformers' rope_type names them.
+const (
+	RoPELinear = "linear" // every frequency divided by the factor
+	RoPELlama3 = "llama3" // RoPELlama3Scale
+)
+
+// RoPEScaling rescales the rotary embedding's frequencies for a longer
+// context: Type "" (or "default") keeps them, RoPELinear divides every one
+// by Factor, RoPELlama3 applies RoPELlama3Scale with the other fields.
+type RoPEScaling struct {
+	Type                          string
+	Factor                        float64
+	LowFreqFactor, HighFreqFactor float64
+	OriginalMaxPositions          int
+}
+
+// InvFreqs are the rotaryDim/2 inverse frequencies of RoPEInvFreqs,
+// rescaled by s.
+func (s RoPEScaling) InvFreqs(rotaryDim int, theta float64) []float64 {
+	inv := RoPEInvFreqs(rotaryDim, theta)
+	switch s.Type {
+	case RoPELinear:
+		for i := range inv {
+			inv[i] /= s.Factor
+		}
+	case RoPELlama3:
+		RoPELlama3Scale(inv, s.Factor, s.LowFreqFactor, s.HighFreqFactor, s.OriginalMaxPositions)
+	}
+	return inv
+}
+
 // RoPEInvFreq is RoPE with the inverse frequencies given (a rescaled rotary
 // embedding, as Llama 3's): it rotates the first 2·len(invFreq) channels of
 // x[B,H,T,D], pair (i, i+len(invFreq)) by the angle (offset+t)·invFreq[i].
