@@ -113,11 +113,7 @@ func StageStep(ctx context.Context, be backend.Backend, o StageStepOptions) (Sta
 	if err != nil {
 		return res, err
 	}
-	fused := map[graph.Op]bool{}
-	for _, op := range info.FusedOps {
-		fused[op] = true
-	}
-	g, err := graph.Decompose(steps.Step, func(op graph.Op) bool { return fused[op] })
+	g, err := info.Decompose(steps.Step)
 	if err != nil {
 		return res, err
 	}

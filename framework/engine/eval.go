@@ -136,13 +136,7 @@ func graphInputs(g *graph.Graph) map[string]bool {
 
 // compile decomposes the fused ops the backend lacks and compiles g.
 func (e *Engine) compile(ctx context.Context, g *graph.Graph) (backend.ProgramID, error) {
-	fused := map[graph.Op]bool{}
-	if e.beInfo != nil {
-		for _, op := range e.beInfo.FusedOps {
-			fused[op] = true
-		}
-	}
-	dg, err := graph.Decompose(g, func(op graph.Op) bool { return fused[op] })
+	dg, err := e.beInfo.Decompose(g)
 	if err != nil {
 		return 0, err
 	}

@@ -13,6 +13,7 @@ package backend
 
 import (
 	"context"
+	"slices"
 
 	"github.com/mohawk-distill/mohawk/sdk/graph"
 )
@@ -32,6 +33,17 @@ type Info struct {
 	// FusedOps are the fused ops it runs natively; the host decomposes the
 	// others (graph.Decompose) before Compile.
 	FusedOps []graph.Op
+}
+
+// Decompose returns g with every fused op the backend does not run
+// natively (FusedOps) replaced by its decomposition, as Compile expects; a
+// nil Info runs none natively.
+func (i *Info) Decompose(g *graph.Graph) (*graph.Graph, error) {
+	var native []graph.Op
+	if i != nil {
+		native = i.FusedOps
+	}
+	return graph.Decompose(g, func(op graph.Op) bool { return slices.Contains(native, op) })
 }
 
 // Device is one processor a backend can run on.
