@@ -167,8 +167,6 @@ static void* mhEnableChain(int storage16, int float16, int coopMat) {
 		mm->vulkanMemoryModelDeviceScope = 1;
 		mm->pNext = head;
 		head = (mhHeader*)mm;
-	}
-	if (coopMat) {
 		mhCoopMatFeatures* cm = calloc(1, sizeof *cm);
 		cm->sType = mhPhysicalDeviceCoopMatFeatures;
 		cm->cooperativeMatrix = 1;
