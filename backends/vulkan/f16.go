@@ -78,6 +78,7 @@ func (v coopVariant) shared() int {
 var coopVariants = map[string]coopVariant{
 	"gemm_coopmat":      {2, 4, 4, 4, 32, 1}, // 128x256, the default
 	"gemm_coopmat_k64":  {2, 4, 4, 2, 64, 1}, // 128x128, K steps of 64
+	"gemm_coopmat_k48":  {2, 4, 4, 4, 48, 1}, // 128x256, K steps of 48
 	"gemm_coopmat_k16":  {2, 4, 4, 2, 16, 2}, // 128x128, K steps of 16, two stages
 	"gemm_coopmat_w8":   {2, 4, 4, 2, 32, 2}, // 128x128, two stages
 	"gemm_coopmat_m256": {4, 2, 4, 4, 32, 1}, // 256x128
@@ -99,12 +100,10 @@ func (p *program) matmul16(n *graph.Node, out ref, in []ref, inT []graph.Type) e
 		bm, bn := v.tiles()
 		gx, gy := (nn+bn-1)/bn, (m+bm-1)/bm
 		if gx <= int(lim[0]) && gy <= int(lim[1]) && batch <= int(lim[2]) {
-			xs, ys := inT[0].Shape, inT[1].Shape
+			// The shape is specialized (w's first seven words: M, N, K,
+			// batch strides, row lengths), so each shape is its own pipeline.
 			flags := b2u(n.Attrs.TransA) | b2u(n.Attrs.TransB)<<1
-			if xs[len(xs)-1]%8 == 0 && ys[len(ys)-1]%8 == 0 {
-				flags |= 4
-			}
-			p.steps = append(p.steps, step{shader: coopKernel, op: flags, param: p.addParams(w), out: out, in: in,
+			p.steps = append(p.steps, step{shader: coopKernel, op: flags, spec: packSpec(w[:7]), out: out, in: in,
 				groups: [3]uint32{uint32(gx), uint32(gy), uint32(batch)}})
 			return nil
 		}

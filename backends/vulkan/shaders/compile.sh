@@ -15,6 +15,7 @@ while read -r name wm wn tm tn bk st; do
 		-o "$out/gemm_coopmat_$name.spv" gemm_coopmat.comp
 done <<VARIANTS
 k64 2 4 4 2 64 1
+k48 2 4 4 4 48 1
 k16 2 4 4 2 16 2
 w8 2 4 4 2 32 2
 m256 4 2 4 4 32 1

@@ -22,15 +22,15 @@
 // The defaults (8 subgroups of 64x64, 128x256 tiles, BK 32, one stage)
 // were the fastest on an H200 (see README.md); compile.sh also builds
 // other shapes for comparison. The specialization constant FLAGS holds
-// bit 0 transA, bit 1 transB, bit 2 "rows of both operands are multiples
-// of 8" (uvec4 loads).
+// bit 0 transA, bit 1 transB. The shape is specialized too (ids 2-8), so
+// addresses fold into constants and the bounds checks of dimensions that
+// are multiples of the tile compile away; rows that are multiples of 8
+// take uvec4 loads.
 //
 // The SPIR-V uses the Vulkan memory model (glslang emits it for
 // cooperative-matrix loads), so the device enables vulkanMemoryModel.
 //
-// Parameters at p[B..]: as matmul.comp (0 M, 1 N, 2 K, 3 batch stride of
-// A, 4 batch stride of B, 5 row length of A as stored, 6 row length of B as
-// stored, 7 transA, 8 transB). Dispatch: (ceil(N/BN), ceil(M/BM), batch).
+// Dispatch: (ceil(N/BN), ceil(M/BM), batch).
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
@@ -75,10 +75,22 @@ layout(std430, set = 0, binding = 4) readonly buffer In14 { uvec4 b4[]; };
 layout(constant_id = 0) const uint FLAGS = 0u;
 const bool TA = (FLAGS & 1u) != 0u;
 const bool TB = (FLAGS & 2u) != 0u;
-const bool ALIGNED = (FLAGS & 4u) != 0u;
+// The product: M, N, K, the batch strides of A and B, and their row
+// lengths as stored.
+layout(constant_id = 2) const uint M = 1u;
+layout(constant_id = 3) const uint N = 1u;
+layout(constant_id = 4) const uint K = 1u;
+layout(constant_id = 5) const uint A_BATCH = 0u;
+layout(constant_id = 6) const uint B_BATCH = 0u;
+layout(constant_id = 7) const uint LDA = 1u;
+layout(constant_id = 8) const uint LDB = 1u;
+const bool ALIGNED = (LDA % 8u | LDB % 8u) == 0u;
 
 const uint BM = WARPS_M * TM * 16u;
 const uint BN = WARPS_N * TN * 16u;
+const bool FULL_M = M % BM == 0u;
+const bool FULL_N = N % BN == 0u;
+const bool FULL_K = K % BK == 0u;
 
 // Row strides of the shared tiles in uvec4s (8 halves), one of padding.
 const uint SA_MK = BK / 8u + 1u; // A as [m][k]
@@ -99,11 +111,12 @@ const uint A_VECS = BM * BK / 8u / THREADS;
 const uint B_VECS = BK * BN / 8u / THREADS;
 
 // fetch reads the uvec4 at (row, col) of a [rows][ld] matrix at off, zero
-// outside rowBound x colBound; col is a multiple of 8.
-uvec4 fetchA(uint off, uint ld, uint row, uint col, uint rowBound, uint colBound) {
-    if (row >= rowBound) return uvec4(0u);
+// outside rowBound x colBound (unchecked where the bound is full: a
+// multiple of the tile); col is a multiple of 8.
+uvec4 fetchA(uint off, uint ld, uint row, uint col, uint rowBound, uint colBound, bool rowFull, bool colFull) {
+    if (!rowFull && row >= rowBound) return uvec4(0u);
     uint at = off + row * ld + col;
-    if (ALIGNED) return col < colBound ? a4[at / 8u] : uvec4(0u);
+    if (ALIGNED) return colFull || col < colBound ? a4[at / 8u] : uvec4(0u);
     uint w[4];
     [[unroll]] for (uint i = 0u; i < 4u; i++) {
         float16_t x = col + 2u * i < colBound ? ah[at + 2u * i] : float16_t(0.0);
@@ -113,10 +126,10 @@ uvec4 fetchA(uint off, uint ld, uint row, uint col, uint rowBound, uint colBound
     return uvec4(w[0], w[1], w[2], w[3]);
 }
 
-uvec4 fetchB(uint off, uint ld, uint row, uint col, uint rowBound, uint colBound) {
-    if (row >= rowBound) return uvec4(0u);
+uvec4 fetchB(uint off, uint ld, uint row, uint col, uint rowBound, uint colBound, bool rowFull, bool colFull) {
+    if (!rowFull && row >= rowBound) return uvec4(0u);
     uint at = off + row * ld + col;
-    if (ALIGNED) return col < colBound ? b4[at / 8u] : uvec4(0u);
+    if (ALIGNED) return colFull || col < colBound ? b4[at / 8u] : uvec4(0u);
     uint w[4];
     [[unroll]] for (uint i = 0u; i < 4u; i++) {
         float16_t x = col + 2u * i < colBound ? bh[at + 2u * i] : float16_t(0.0);
@@ -127,10 +140,7 @@ uvec4 fetchB(uint off, uint ld, uint row, uint col, uint rowBound, uint colBound
 }
 
 void main() {
-    uint B = pc.base;
-    uint M = p[B + 0u], N = p[B + 1u], K = p[B + 2u];
-    uint aOff = gl_WorkGroupID.z * p[B + 3u], bOff = gl_WorkGroupID.z * p[B + 4u];
-    uint lda = p[B + 5u], ldb = p[B + 6u];
+    uint aOff = gl_WorkGroupID.z * A_BATCH, bOff = gl_WorkGroupID.z * B_BATCH;
     uint tid = gl_LocalInvocationID.x;
     uint warp = gl_SubgroupID;
     uint wm = warp / WARPS_N, wn = warp % WARPS_N;
@@ -151,13 +161,13 @@ void main() {
     uint k0 = 0u;
     [[unroll]] for (uint i = 0u; i < A_VECS; i++) {
         uint v = tid + i * THREADS;
-        if (TA) ra[i] = fetchA(aOff, lda, k0 + v / (BM / 8u), m0 + 8u * (v % (BM / 8u)), K, M);
-        else ra[i] = fetchA(aOff, lda, m0 + v / (BK / 8u), k0 + 8u * (v % (BK / 8u)), M, K);
+        if (TA) ra[i] = fetchA(aOff, LDA, k0 + v / (BM / 8u), m0 + 8u * (v % (BM / 8u)), K, M, FULL_K, FULL_M);
+        else ra[i] = fetchA(aOff, LDA, m0 + v / (BK / 8u), k0 + 8u * (v % (BK / 8u)), M, K, FULL_M, FULL_K);
     }
     [[unroll]] for (uint i = 0u; i < B_VECS; i++) {
         uint v = tid + i * THREADS;
-        if (TB) rb[i] = fetchB(bOff, ldb, n0 + v / (BK / 8u), k0 + 8u * (v % (BK / 8u)), N, K);
-        else rb[i] = fetchB(bOff, ldb, k0 + v / (BN / 8u), n0 + 8u * (v % (BN / 8u)), K, N);
+        if (TB) rb[i] = fetchB(bOff, LDB, n0 + v / (BK / 8u), k0 + 8u * (v % (BK / 8u)), N, K, FULL_N, FULL_K);
+        else rb[i] = fetchB(bOff, LDB, k0 + v / (BN / 8u), n0 + 8u * (v % (BN / 8u)), K, N, FULL_K, FULL_N);
     }
     uint s = 0u;
     for (;;) {
@@ -180,13 +190,13 @@ void main() {
         if (more) { // the next step, while this one multiplies
             [[unroll]] for (uint i = 0u; i < A_VECS; i++) {
                 uint v = tid + i * THREADS;
-                if (TA) ra[i] = fetchA(aOff, lda, k0 + v / (BM / 8u), m0 + 8u * (v % (BM / 8u)), K, M);
-                else ra[i] = fetchA(aOff, lda, m0 + v / (BK / 8u), k0 + 8u * (v % (BK / 8u)), M, K);
+                if (TA) ra[i] = fetchA(aOff, LDA, k0 + v / (BM / 8u), m0 + 8u * (v % (BM / 8u)), K, M, FULL_K, FULL_M);
+                else ra[i] = fetchA(aOff, LDA, m0 + v / (BK / 8u), k0 + 8u * (v % (BK / 8u)), M, K, FULL_M, FULL_K);
             }
             [[unroll]] for (uint i = 0u; i < B_VECS; i++) {
                 uint v = tid + i * THREADS;
-                if (TB) rb[i] = fetchB(bOff, ldb, n0 + v / (BK / 8u), k0 + 8u * (v % (BK / 8u)), N, K);
-                else rb[i] = fetchB(bOff, ldb, k0 + v / (BN / 8u), n0 + 8u * (v % (BN / 8u)), K, N);
+                if (TB) rb[i] = fetchB(bOff, LDB, n0 + v / (BK / 8u), k0 + 8u * (v % (BK / 8u)), N, K, FULL_N, FULL_K);
+                else rb[i] = fetchB(bOff, LDB, k0 + v / (BN / 8u), n0 + 8u * (v % (BN / 8u)), K, N, FULL_K, FULL_N);
             }
         }
         [[unroll]] for (uint kk = 0u; kk < BK; kk += 16u) {
@@ -225,7 +235,7 @@ void main() {
             uint m = m0 + wm * TM * 16u + 16u * i + r, n = n0 + wn * TN * 16u + 16u * j + c;
             uvec4 x = smem[scratch + r * SC + c / 8u];
             subgroupBarrier();
-            if (m >= M || n >= N) continue;
+            if ((!FULL_M && m >= M) || (!FULL_N && n >= N)) continue;
             uint at = cOff + m * N + n;
             if (N % 8u == 0u) {
                 o4[at / 8u] = x;
