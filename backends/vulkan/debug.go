@@ -16,8 +16,6 @@
 package vulkan
 
 /*
-#cgo linux LDFLAGS: -ldl
-#include <dlfcn.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,12 +67,6 @@ extern void mohawkValidationMessage(uint32_t severity, uint32_t types, char* id,
 static uint32_t mohawkMessengerCallback(uint32_t severity, uint32_t types, const mohawkMessengerData* data, void* user) {
 	mohawkValidationMessage(severity, types, (char*)data->pMessageIdName, data->messageIdNumber, (char*)data->pMessage);
 	return 0; // VK_FALSE: the call that triggered the message goes on
-}
-
-static mohawkVkGetInstanceProcAddr mohawkGetProcAddr(const char* loader) {
-	void* h = dlopen(loader, RTLD_NOW | RTLD_LOCAL);
-	if (h == NULL) return NULL;
-	return (mohawkVkGetInstanceProcAddr)dlsym(h, "vkGetInstanceProcAddr");
 }
 
 // mohawkHasExtension reports whether layer (NULL: the loader and drivers)
@@ -297,13 +289,7 @@ func newValidationSetup() validationSetup {
 		return s
 	}
 	s.layers = []string{validationLayer + "\x00"}
-	name := os.Getenv(LoaderEnv)
-	if name == "" {
-		name = "libvulkan.so.1"
-	}
-	cname := C.CString(name)
-	defer C.free(unsafe.Pointer(cname))
-	s.gipa = C.mohawkGetProcAddr(cname)
+	s.gipa = C.mohawkVkGetInstanceProcAddr(loaderProcAddr)
 	cext := C.CString(debugUtilsExt)
 	defer C.free(unsafe.Pointer(cext))
 	clayer := C.CString(validationLayer)

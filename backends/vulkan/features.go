@@ -13,8 +13,6 @@
 package vulkan
 
 /*
-#cgo linux LDFLAGS: -ldl
-#include <dlfcn.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,22 +79,9 @@ static int mhHasExt(mhExtension* exts, uint32_t n, const char* name) {
 	return 0;
 }
 
-static int mhQueryWith(mhGetInstanceProcAddr gipa, void* instance, void* pd, mhQuery* q);
-
-// mhQueryDevice fills q for the physical device pd; it returns 0, or -1
-// when the loader lacks vkGetPhysicalDeviceFeatures2.
-static int mhQueryDevice(const char* loader, void* instance, void* pd, mhQuery* q) {
-	memset(q, 0, sizeof *q);
-	// The loader is open already (loader.go); this only finds it again,
-	// and the reference taken here is dropped on return.
-	void* h = dlopen(loader, RTLD_NOW | RTLD_LOCAL);
-	if (h == NULL) return -1;
-	int r = mhQueryWith((mhGetInstanceProcAddr)dlsym(h, "vkGetInstanceProcAddr"), instance, pd, q);
-	dlclose(h);
-	return r;
-}
-
-static int mhQueryWith(mhGetInstanceProcAddr gipa, void* instance, void* pd, mhQuery* q) {
+// mhQueryDevice fills q (zeroed) for the physical device pd; it returns 0,
+// or -1 when the loader lacks vkGetPhysicalDeviceFeatures2.
+static int mhQueryDevice(mhGetInstanceProcAddr gipa, void* instance, void* pd, mhQuery* q) {
 	if (gipa == NULL) return -1;
 	typedef int32_t (*enumExtsFn)(void*, const char*, uint32_t*, mhExtension*);
 	typedef void (*features2Fn)(void*, void*);
@@ -110,6 +95,7 @@ static int mhQueryWith(mhGetInstanceProcAddr gipa, void* instance, void* pd, mhQ
 	uint32_t n = 0;
 	if (enumExts(pd, NULL, &n, NULL) != 0) return 0;
 	mhExtension* exts = calloc(n + 1, sizeof *exts);
+	if (exts == NULL) return 0;
 	enumExts(pd, NULL, &n, exts);
 	q->extFloat16 = mhHasExt(exts, n, "VK_KHR_shader_float16_int8");
 	q->ext16BitStorage = mhHasExt(exts, n, "VK_KHR_16bit_storage");
@@ -156,38 +142,42 @@ static int mhQueryWith(mhGetInstanceProcAddr gipa, void* instance, void* pd, mhQ
 	return 0;
 }
 
+static void mhFreeChain(void* chain);
+
+// mhLink puts a zeroed feature struct of the given size and sType at the
+// head of *head; NULL when out of memory.
+static void* mhLink(mhHeader** head, size_t size, int32_t sType) {
+	mhHeader* h = calloc(1, size);
+	if (h == NULL) return NULL;
+	h->sType = sType;
+	h->pNext = *head;
+	*head = h;
+	return h;
+}
+
 // mhEnableChain builds the pNext chain of VkDeviceCreateInfo that enables
-// what is asked; mhFreeChain frees it.
-static void* mhEnableChain(int storage16, int float16, int coopMat) {
+// f16 (arithmetic and 16-bit storage buffers) and, with coopMat,
+// cooperative matrices and the memory model their shaders use;
+// mhFreeChain frees it. NULL when out of memory.
+static void* mhEnableChain(int coopMat) {
 	mhHeader* head = NULL;
+	mh16BitStorage* s = mhLink(&head, sizeof *s, mhPhysicalDevice16BitStorage);
+	mhFloat16Int8* f = s ? mhLink(&head, sizeof *f, mhPhysicalDeviceFloat16Int8) : NULL;
+	if (f == NULL) goto fail;
+	s->storageBuffer16BitAccess = 1;
+	f->shaderFloat16 = 1;
 	if (coopMat) {
-		mhMemoryModel* mm = calloc(1, sizeof *mm);
-		mm->sType = mhPhysicalDeviceMemoryModel;
+		mhCoopMatFeatures* cm = mhLink(&head, sizeof *cm, mhPhysicalDeviceCoopMatFeatures);
+		mhMemoryModel* mm = cm ? mhLink(&head, sizeof *mm, mhPhysicalDeviceMemoryModel) : NULL;
+		if (mm == NULL) goto fail;
+		cm->cooperativeMatrix = 1;
 		mm->vulkanMemoryModel = 1;
 		mm->vulkanMemoryModelDeviceScope = 1;
-		mm->pNext = head;
-		head = (mhHeader*)mm;
-		mhCoopMatFeatures* cm = calloc(1, sizeof *cm);
-		cm->sType = mhPhysicalDeviceCoopMatFeatures;
-		cm->cooperativeMatrix = 1;
-		cm->pNext = head;
-		head = (mhHeader*)cm;
-	}
-	if (float16) {
-		mhFloat16Int8* f = calloc(1, sizeof *f);
-		f->sType = mhPhysicalDeviceFloat16Int8;
-		f->shaderFloat16 = 1;
-		f->pNext = head;
-		head = (mhHeader*)f;
-	}
-	if (storage16) {
-		mh16BitStorage* s = calloc(1, sizeof *s);
-		s->sType = mhPhysicalDevice16BitStorage;
-		s->storageBuffer16BitAccess = 1;
-		s->pNext = head;
-		head = (mhHeader*)s;
 	}
 	return head;
+fail:
+	mhFreeChain(head);
+	return NULL;
 }
 
 static void mhFreeChain(void* chain) {
@@ -203,7 +193,6 @@ import "C"
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"unsafe"
 
@@ -281,15 +270,12 @@ func (f *deviceFeatures) describe() string {
 
 // queryFeatures asks the device for its optional features.
 func queryFeatures(inst vk.Instance, h vk.PhysicalDevice) deviceFeatures {
-	name := os.Getenv(LoaderEnv)
-	if name == "" {
-		name = "libvulkan.so.1"
-	}
-	cname := C.CString(name)
-	defer C.free(unsafe.Pointer(cname))
 	q := (*C.mhQuery)(C.calloc(1, C.size_t(unsafe.Sizeof(C.mhQuery{}))))
+	if q == nil {
+		return deviceFeatures{}
+	}
 	defer C.free(unsafe.Pointer(q))
-	if C.mhQueryDevice(cname, unsafe.Pointer(inst), unsafe.Pointer(h), q) != 0 {
+	if C.mhQueryDevice(C.mhGetInstanceProcAddr(loaderProcAddr), unsafe.Pointer(inst), unsafe.Pointer(h), q) != 0 {
 		return deviceFeatures{}
 	}
 	f := deviceFeatures{
@@ -307,10 +293,17 @@ func queryFeatures(inst vk.Instance, h vk.PhysicalDevice) deviceFeatures {
 
 // enableChain returns the pNext chain and the extensions that enable what
 // f allows (f16 only with both of its features; cooperative matrices only
-// with f16), and a function that frees the chain.
+// with f16), and a function that frees the chain. f keeps only what is
+// enabled.
 func (f *deviceFeatures) enableChain() (unsafe.Pointer, []string, func()) {
 	f16 := f.f16()
 	coop := f16 && f.coopMat
+	var chain unsafe.Pointer
+	if f16 {
+		if chain = C.mhEnableChain(C.int(b2u(coop))); chain == nil {
+			f16, coop = false, false // out of host memory: run without them
+		}
+	}
 	var exts []string
 	if f16 {
 		exts = append(exts, "VK_KHR_shader_float16_int8\x00")
@@ -321,7 +314,6 @@ func (f *deviceFeatures) enableChain() (unsafe.Pointer, []string, func()) {
 	if coop {
 		exts = append(exts, "VK_NV_cooperative_matrix\x00", "VK_KHR_vulkan_memory_model\x00")
 	}
-	chain := C.mhEnableChain(C.int(b2u(f16)), C.int(b2u(f16)), C.int(b2u(coop)))
 	if !f16 {
 		f.float16, f.storage16 = false, false
 	}

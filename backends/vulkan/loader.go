@@ -33,6 +33,9 @@ import (
 var (
 	loaderOnce sync.Once
 	loaderErr  error
+	// loaderProcAddr is the loader's vkGetInstanceProcAddr, for the entry
+	// points the binding lacks (debug.go, features.go).
+	loaderProcAddr unsafe.Pointer
 )
 
 // loadLoader opens the loader once per process and hands its
@@ -61,7 +64,9 @@ func loadLoader() error {
 		vk.SetGetInstanceProcAddr(gipa)
 		if err := vk.Init(); err != nil {
 			loaderErr = fmt.Errorf("%w: %s: %v", ErrNoLoader, name, err)
+			return
 		}
+		loaderProcAddr = gipa
 	})
 	return loaderErr
 }
