@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/mohawk-distill/mohawk/backends/vulkan"
-	"github.com/mohawk-distill/mohawk/sdk/backend"
 	"github.com/mohawk-distill/mohawk/sdk/graph"
 )
 
@@ -51,24 +50,14 @@ func f16Exact(r *rand.Rand) float32 { return float32(r.IntN(2049)-1024) / 1024 }
 func TestF16MatMul(t *testing.T) {
 	b := newBackend(t)
 	coop := newF16(t, b)
-	type tc struct {
-		batchA, batchB []int
-		m, n, k        int
-		ta, tb         bool
-	}
-	var cases []tc
-	for _, ta := range []bool{false, true} {
-		for _, tb := range []bool{false, true} {
-			cases = append(cases,
-				tc{nil, nil, 136, 264, 72, ta, tb},  // rows multiples of 8, ragged tiles
-				tc{nil, nil, 130, 70, 37, ta, tb},   // nothing a multiple of 8
-				tc{nil, nil, 4, 4, 4, ta, tb},       // smaller than a fragment
-				tc{nil, nil, 256, 256, 256, ta, tb}, // whole tiles
-				tc{[]int{3}, []int{3}, 40, 24, 48, ta, tb},
-				tc{[]int{2}, nil, 260, 8, 20, ta, tb},
-				tc{nil, []int{2}, 12, 136, 264, ta, tb})
-		}
-	}
+	cases := withTransposes(
+		matmulCase{m: 136, n: 264, k: 72},  // rows multiples of 8, ragged tiles
+		matmulCase{m: 130, n: 70, k: 37},   // nothing a multiple of 8
+		matmulCase{m: 4, n: 4, k: 4},       // smaller than a fragment
+		matmulCase{m: 256, n: 256, k: 256}, // whole tiles
+		matmulCase{batchA: []int{3}, batchB: []int{3}, m: 40, n: 24, k: 48},
+		matmulCase{batchA: []int{2}, m: 260, n: 8, k: 20},
+		matmulCase{batchB: []int{2}, m: 12, n: 136, k: 264})
 	r := rand.New(rand.NewPCG(5, 6))
 	for _, kernel := range f16Kernels(coop) {
 		name := kernel
@@ -79,15 +68,8 @@ func TestF16MatMul(t *testing.T) {
 			old := vulkan.SetCoopKernel(kernel)
 			t.Cleanup(func() { vulkan.SetCoopKernel(old) })
 			for _, c := range cases {
-				t.Run(fmt.Sprintf("%v%v_%dx%dx%d_%v%v", c.batchA, c.batchB, c.m, c.n, c.k, c.ta, c.tb), func(t *testing.T) {
-					as := append(append([]int{}, c.batchA...), c.m, c.k)
-					if c.ta {
-						as = append(append([]int{}, c.batchA...), c.k, c.m)
-					}
-					bs := append(append([]int{}, c.batchB...), c.k, c.n)
-					if c.tb {
-						bs = append(append([]int{}, c.batchB...), c.n, c.k)
-					}
+				t.Run(c.String(), func(t *testing.T) {
+					as, bs := c.shapes()
 					gb := graph.NewBuilder()
 					a16 := gb.Cast(gb.Input("a", graph.F32, as...), graph.F16)
 					b16 := gb.Cast(gb.Input("b", graph.F32, bs...), graph.F16)
@@ -336,38 +318,8 @@ func benchMatMul16(bm *testing.B, sizes []int, kernels []string) {
 				defer vulkan.SetCoopKernel(old)
 				b := newProfiled(bm)
 				newF16(bm, b)
-				timeMatMul(bm, b, matmul16Program(bm, b, n), n)
+				timeMatMul(bm, b, matmulProgram(bm, b, n, true), n)
 			})
 		}
 	}
-}
-
-// matmul16Program compiles C = f32(f16(A)·f16(B)) over resident f32 A and
-// B (n×n, f16-exact values) into the state C.
-func matmul16Program(t testing.TB, b *vulkan.Backend, n int) backend.ProgramID {
-	ctx := context.Background()
-	r := rand.New(rand.NewPCG(1, 2))
-	for _, name := range []string{"a", "b", "c"} {
-		x := graph.NewTensor(graph.F32, n, n)
-		for i := range x.F32 {
-			x.F32[i] = f16Exact(r)
-		}
-		if err := b.SetTensor(ctx, name, x); err != nil {
-			t.Fatal(err)
-		}
-	}
-	gb := graph.NewBuilder()
-	c := gb.State("c", graph.F32, n, n)
-	a16 := gb.Cast(gb.Param("a", graph.F32, n, n), graph.F16)
-	b16 := gb.Cast(gb.Param("b", graph.F32, n, n), graph.F16)
-	gb.Update(c, gb.Cast(gb.MatMul(a16, b16), graph.F32))
-	g, err := gb.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := b.Compile(ctx, g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
 }

@@ -15,6 +15,45 @@ import (
 	"github.com/mohawk-distill/mohawk/sdk/graph"
 )
 
+// matmulCase is a product of the shape tests: A of batchA×m×k (batchA×k×m
+// with ta), B of batchB×k×n (batchB×n×k with tb).
+type matmulCase struct {
+	batchA, batchB []int
+	m, n, k        int
+	ta, tb         bool
+}
+
+func (c matmulCase) String() string {
+	return fmt.Sprintf("%v%v_%dx%dx%d_%v%v", c.batchA, c.batchB, c.m, c.n, c.k, c.ta, c.tb)
+}
+
+// shapes are the shapes of A and B as stored.
+func (c matmulCase) shapes() (as, bs []int) {
+	as = append(append([]int{}, c.batchA...), c.m, c.k)
+	if c.ta {
+		as = append(append([]int{}, c.batchA...), c.k, c.m)
+	}
+	bs = append(append([]int{}, c.batchB...), c.k, c.n)
+	if c.tb {
+		bs = append(append([]int{}, c.batchB...), c.n, c.k)
+	}
+	return as, bs
+}
+
+// withTransposes gives each case with the four pairs of transpose flags.
+func withTransposes(cases ...matmulCase) []matmulCase {
+	var out []matmulCase
+	for _, ta := range []bool{false, true} {
+		for _, tb := range []bool{false, true} {
+			for _, c := range cases {
+				c.ta, c.tb = ta, tb
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
 // TestGemmShapes checks gemm.comp (both tile heights) against the
 // reference interpreter on products with ragged edges, both transpose
 // flags, batches on either side and K not a multiple of its step.
@@ -28,34 +67,16 @@ func TestGemmShapes(t *testing.T) {
 			b := newBackend(t)
 			oldFrom, oldBig := vulkan.SetGemm(1, big)
 			t.Cleanup(func() { vulkan.SetGemm(oldFrom, oldBig) })
-			type tc struct {
-				batchA, batchB []int
-				m, n, k        int
-				ta, tb         bool
-			}
-			var cases []tc
-			for _, ta := range []bool{false, true} {
-				for _, tb := range []bool{false, true} {
-					cases = append(cases,
-						tc{nil, nil, 132, 136, 36, ta, tb},
-						tc{nil, nil, 4, 4, 4, ta, tb},
-						tc{[]int{3}, []int{3}, 68, 196, 12, ta, tb},
-						tc{[]int{2}, nil, 260, 8, 20, ta, tb},
-						tc{nil, []int{2}, 12, 132, 264, ta, tb})
-				}
-			}
+			cases := withTransposes(
+				matmulCase{m: 132, n: 136, k: 36},
+				matmulCase{m: 4, n: 4, k: 4},
+				matmulCase{batchA: []int{3}, batchB: []int{3}, m: 68, n: 196, k: 12},
+				matmulCase{batchA: []int{2}, m: 260, n: 8, k: 20},
+				matmulCase{batchB: []int{2}, m: 12, n: 132, k: 264})
 			r := rand.New(rand.NewPCG(3, 4))
 			for _, c := range cases {
-				name := fmt.Sprintf("%v%v_%dx%dx%d_%v%v", c.batchA, c.batchB, c.m, c.n, c.k, c.ta, c.tb)
-				t.Run(name, func(t *testing.T) {
-					as := append(append([]int{}, c.batchA...), c.m, c.k)
-					if c.ta {
-						as = append(append([]int{}, c.batchA...), c.k, c.m)
-					}
-					bs := append(append([]int{}, c.batchB...), c.k, c.n)
-					if c.tb {
-						bs = append(append([]int{}, c.batchB...), c.n, c.k)
-					}
+				t.Run(c.String(), func(t *testing.T) {
+					as, bs := c.shapes()
 					gb := graph.NewBuilder()
 					gb.Output("c", gb.MatMulT(gb.Input("a", graph.F32, as...), gb.Input("b", graph.F32, bs...), c.ta, c.tb))
 					g, err := gb.Build()

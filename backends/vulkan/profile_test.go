@@ -31,14 +31,19 @@ func newProfiled(t testing.TB) *vulkan.Backend {
 }
 
 // matmulProgram compiles C = A·B over resident A and B (n×n) whose result
-// updates the state C, so that a run reads nothing back.
-func matmulProgram(t testing.TB, b *vulkan.Backend, n int) backend.ProgramID {
+// updates the state C, so that a run reads nothing back. With f16 the
+// product is f32(f16(A)·f16(B)), of values f16 holds exactly.
+func matmulProgram(t testing.TB, b *vulkan.Backend, n int, f16 bool) backend.ProgramID {
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, name := range []string{"a", "b", "c"} {
 		x := graph.NewTensor(graph.F32, n, n)
 		for i := range x.F32 {
-			x.F32[i] = r.Float32() - 0.5
+			if f16 {
+				x.F32[i] = f16Exact(r)
+			} else {
+				x.F32[i] = r.Float32() - 0.5
+			}
 		}
 		if err := b.SetTensor(ctx, name, x); err != nil {
 			t.Fatal(err)
@@ -46,7 +51,12 @@ func matmulProgram(t testing.TB, b *vulkan.Backend, n int) backend.ProgramID {
 	}
 	gb := graph.NewBuilder()
 	c := gb.State("c", graph.F32, n, n)
-	gb.Update(c, gb.MatMul(gb.Param("a", graph.F32, n, n), gb.Param("b", graph.F32, n, n)))
+	x, y := gb.Param("a", graph.F32, n, n), gb.Param("b", graph.F32, n, n)
+	if f16 {
+		gb.Update(c, gb.Cast(gb.MatMul(gb.Cast(x, graph.F16), gb.Cast(y, graph.F16)), graph.F32))
+	} else {
+		gb.Update(c, gb.MatMul(x, y))
+	}
 	g, err := gb.Build()
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +72,7 @@ func matmulProgram(t testing.TB, b *vulkan.Backend, n int) backend.ProgramID {
 // its kernel and node.
 func TestProfile(t *testing.T) {
 	b := newProfiled(t)
-	id := matmulProgram(t, b, 70)
+	id := matmulProgram(t, b, 70, false)
 	if _, err := b.Run(context.Background(), id, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +157,7 @@ func BenchmarkMatMul(bm *testing.B) {
 
 func benchMatMul(bm *testing.B, n int) {
 	b := newProfiled(bm)
-	id := matmulProgram(bm, b, n)
+	id := matmulProgram(bm, b, n, false)
 	timeMatMul(bm, b, id, n)
 }
 

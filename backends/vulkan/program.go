@@ -1242,7 +1242,7 @@ func (p *program) emitExpr(e *expr, out ref, shape graph.Shape) {
 	}
 	// The chain is the pipeline's specialization (fused.comp), the shape
 	// its parameters: equal chains of equal rank share a pipeline.
-	spec := make([]uint32, 3+4*maxFusedOps)
+	spec := make([]uint32, 3+4*len(e.ops)) // the constants after them keep their defaults
 	spec[0], spec[1], spec[2] = uint32(len(e.loads)), uint32(len(e.ops)), uint32(max(len(dims), 1))
 	for j, o := range e.ops {
 		spec[3+4*j] = o.word()

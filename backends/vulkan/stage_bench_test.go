@@ -57,10 +57,13 @@ func TestStageStepMatchesCPU(t *testing.T) {
 //
 // and reports tokens/s (the median step) beside the build and upload times.
 func BenchmarkStageStep(b *testing.B) {
-	teacher := models.HFConfig{Family: models.FamilyPhi, Phi: &models.PhiConfig{Vocab: 256, DModel: 256, Layers: 4, Heads: 4, SeqLen: 256}}
-	mix := bench.PhiMamba(4, 64, 64)
-	if os.Getenv("MOHAWK_VULKAN_STAGE_MODEL") == "phi-1.5" {
-		teacher, mix = bench.Phi15(2048), bench.PhiMamba(32, 64, 128)
+	model := os.Getenv("MOHAWK_VULKAN_STAGE_MODEL")
+	if model == "" {
+		model = "small"
+	}
+	teacher, mix, ok := bench.StageModel(model)
+	if !ok {
+		b.Fatalf("MOHAWK_VULKAN_STAGE_MODEL: %q is not small or phi-1.5", model)
 	}
 	steps := 3
 	if s, err := strconv.Atoi(os.Getenv("MOHAWK_VULKAN_STAGE_STEPS")); err == nil {
@@ -73,7 +76,10 @@ func BenchmarkStageStep(b *testing.B) {
 	}
 	be := newBackend(b)
 	for _, k := range strings.Split(want, ",") {
-		kind := kinds[k]
+		kind, ok := kinds[k]
+		if !ok {
+			b.Fatalf("MOHAWK_VULKAN_STAGE_KINDS: %q is not 2 or 3", k)
+		}
 		b.Run(string(kind), func(b *testing.B) {
 			r, err := bench.StageStep(context.Background(), be, bench.StageStepOptions{Kind: kind, Teacher: teacher, Mixer: mix,
 				Batch: 1, SeqLen: teacher.Phi.SeqLen, Warmup: 1, Steps: steps})
