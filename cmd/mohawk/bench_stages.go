@@ -10,7 +10,6 @@ import (
 
 	"github.com/mohawk-distill/mohawk/backends/cpu"
 	"github.com/mohawk-distill/mohawk/framework/bench"
-	"github.com/mohawk-distill/mohawk/framework/models"
 	"github.com/mohawk-distill/mohawk/framework/stages"
 	"github.com/mohawk-distill/mohawk/plugins"
 	"github.com/mohawk-distill/mohawk/sdk/backend"
@@ -32,15 +31,8 @@ func runBenchStages(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	var teacher models.HFConfig
-	var mix models.LayerMixer
-	switch *model {
-	case "small":
-		teacher = models.HFConfig{Family: models.FamilyPhi, Phi: &models.PhiConfig{Vocab: 256, DModel: 256, Layers: 4, Heads: 4, SeqLen: 256}}
-		mix = bench.PhiMamba(4, 64, 64)
-	case "phi-1.5":
-		teacher, mix = bench.Phi15(2048), bench.PhiMamba(32, 64, 128)
-	default:
+	teacher, mix, ok := bench.StageModel(*model)
+	if !ok {
 		fmt.Fprintf(os.Stderr, "mohawk bench stages: -model %q: expected small or phi-1.5\n", *model)
 		return 2
 	}

@@ -47,6 +47,21 @@ func PhiMamba(heads, state, chunk int) models.LayerMixer {
 	return models.LayerMixer{Mixer: mamba2.Mixer{}, Layer: mixer.Layer{Config: cty.ObjectVal(attrs)}}
 }
 
+// StageModel is a teacher and student mixer the stage-step benchmarks run
+// by name: "small" (Phi-style, d 256, 4 layers, 4 heads, T 256; state and
+// chunk 64) or "phi-1.5" (Phi15 at T 2048 with PhiMamba's mixer); ok is
+// false for any other name.
+func StageModel(name string) (teacher models.HFConfig, mix models.LayerMixer, ok bool) {
+	switch name {
+	case "small":
+		return models.HFConfig{Family: models.FamilyPhi, Phi: &models.PhiConfig{Vocab: 256, DModel: 256, Layers: 4, Heads: 4, SeqLen: 256}},
+			PhiMamba(4, 64, 64), true
+	case "phi-1.5":
+		return Phi15(2048), PhiMamba(32, 64, 128), true
+	}
+	return models.HFConfig{}, models.LayerMixer{}, false
+}
+
 // StageStepOptions describe the step to time.
 type StageStepOptions struct {
 	Kind          stages.Kind // stages.HiddenStateAlignment or stages.KnowledgeDistillation
@@ -54,8 +69,8 @@ type StageStepOptions struct {
 	Mixer         models.LayerMixer // replaces the attention of every layer
 	Batch, SeqLen int
 	Warmup, Steps int         // untimed, then timed steps
-	Opt           train.AdamW // zero: lr 1e-4, β (0.9, 0.95), ε 1e-8, decay 0.1, no clipping
-	LR            float64
+	Opt           train.AdamW // zero: β (0.9, 0.95), ε 1e-8, decay 0.1, no clipping
+	LR            float64     // zero: 1e-4
 	// Loss, when set, receives every step's loss (warm-up steps included).
 	Loss func(step int, loss float64)
 }
@@ -129,15 +144,13 @@ func StageStep(ctx context.Context, be backend.Backend, o StageStepOptions) (Sta
 	for i, prm := range p.Params {
 		t := fillParam(prm, pool, i)
 		res.Resident += t.Len()
+		if slices.Contains(p.TrainableNames, prm.Name) {
+			res.Trainable += t.Len()
+		}
 		if err := be.SetTensor(ctx, prm.Name, t); err != nil {
 			return res, fmt.Errorf("bench: param %s %v: %w", prm.Name, prm.Shape, err)
 		}
 		defer be.DeleteTensor(ctx, prm.Name)
-	}
-	for _, prm := range p.Params {
-		if slices.Contains(p.TrainableNames, prm.Name) {
-			res.Trainable += prm.Shape.Size()
-		}
 	}
 	for name, t := range steps.StateInit {
 		if err := be.SetTensor(ctx, name, t); err != nil {
