@@ -113,7 +113,7 @@ func gemm[T float](p *params[T], fn string, threads int, transA, transB bool, m,
 // goroutine: a few rows by the row path, anything taller packed.
 func serialPart[T float](p *params[T], transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	if m <= smallRows {
-		gemmRows(p, p.rows, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		gemmRows(p, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	gemmSerial(p, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)

@@ -37,7 +37,8 @@ var dRowOps = rowOps[float64]{
 
 // gemmRows computes C = alpha*op(A)*op(B) + beta*C row by row; the caller
 // has validated the arguments and m ≤ smallRows.
-func gemmRows[T float](p *params[T], ops rowOps[T], transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+func gemmRows[T float](p *params[T], transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	ops := p.rows
 	ws := p.getWorkspace()
 	ws.a = grow(ws.a, k)
 	ws.b = grow(ws.b, n)
