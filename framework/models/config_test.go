@@ -92,8 +92,8 @@ func TestSaveStudentKeepsTeacherFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	folder.Close()
-	if len(infos) != 0 || !reflect.DeepEqual(familyConfig(cfg2), familyConfig(cfg)) {
-		t.Fatalf("read back %+v, %v", familyConfig(cfg2), infos)
+	if len(infos) != 0 || !reflect.DeepEqual(cfg2.FamilyConfig(), cfg.FamilyConfig()) {
+		t.Fatalf("read back %+v, %v", cfg2.FamilyConfig(), infos)
 	}
 	// Saving a loaded student again gives the same object.
 	_, again := writtenConfig(t, cfg2)

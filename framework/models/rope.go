@@ -70,8 +70,8 @@ func (r RopeScaling) Validate() error {
 
 // InvFreqs are the inverse frequencies of a rotary embedding over
 // rotaryDim channels with base theta, rescaled by r: rotaryDim/2 values,
-// channel pair i turning by position·InvFreqs[i] (llama3: see
-// nn.RoPELlama3Scale).
+// channel pair i turning by position·InvFreqs[i] (see
+// nn.RoPEScaling).
 func (r RopeScaling) InvFreqs(rotaryDim int, theta float64) []float64 {
 	return nn.RoPEScaling(r).InvFreqs(rotaryDim, theta)
 }

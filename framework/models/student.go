@@ -224,10 +224,7 @@ func teacherConfigJSON(cfg HFConfig) (map[string]any, error) {
 // FamilyConfig is cfg's family config with defaults filled and without
 // the mixers a student adds: two configs describe the same architecture
 // when their FamilyConfigs are equal (reflect.DeepEqual).
-func (cfg HFConfig) FamilyConfig() any { return familyConfig(cfg) }
-
-// familyConfig is cfg's family config with defaults filled, for comparing.
-func familyConfig(cfg HFConfig) any {
+func (cfg HFConfig) FamilyConfig() any {
 	switch {
 	case cfg.Phi != nil:
 		c := cfg.Phi.Defaults()
@@ -278,7 +275,7 @@ func configObject(cfg HFConfig, params map[string]*graph.Tensor) (map[string]any
 		}
 		return m
 	}
-	if back, err := configFromRaw(asRaw()); err != nil || !reflect.DeepEqual(familyConfig(back), familyConfig(cfg)) {
+	if back, err := configFromRaw(asRaw()); err != nil || !reflect.DeepEqual(back.FamilyConfig(), cfg.FamilyConfig()) {
 		// cfg differs from the object it was read from: write its values
 		// over the keys that state them.
 		for k, v := range fresh {
@@ -407,8 +404,8 @@ func SaveStudent(dir string, cfg HFConfig, mixers map[int]StudentLayerInfo, para
 	if err != nil {
 		return fmt.Errorf("student %s: the config written does not read back: %w", dir, err)
 	}
-	if !reflect.DeepEqual(familyConfig(back), familyConfig(cfg)) {
-		return fmt.Errorf("student %s: the config written reads back as %+v, not %+v", dir, familyConfig(back), familyConfig(cfg))
+	if !reflect.DeepEqual(back.FamilyConfig(), cfg.FamilyConfig()) {
+		return fmt.Errorf("student %s: the config written reads back as %+v, not %+v", dir, back.FamilyConfig(), cfg.FamilyConfig())
 	}
 	return checkpoint.SaveFolder(dir, append(raw, '\n'), params, tokenizerFrom)
 }

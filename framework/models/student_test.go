@@ -220,8 +220,8 @@ func TestStudentSaveLoadRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer folder.Close()
-			if got := fmt.Sprint(familyConfig(cfg2)); got != fmt.Sprint(familyConfig(teacher)) {
-				t.Errorf("config reads back as %s, saved %s", got, fmt.Sprint(familyConfig(teacher)))
+			if got := fmt.Sprint(cfg2.FamilyConfig()); got != fmt.Sprint(teacher.FamilyConfig()) {
+				t.Errorf("config reads back as %s, saved %s", got, fmt.Sprint(teacher.FamilyConfig()))
 			}
 			if len(infos2) != 1 || infos2[1].Name != "mamba2" {
 				t.Fatalf("mixer infos read back as %+v", infos2)

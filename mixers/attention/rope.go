@@ -84,7 +84,7 @@ func (r ropeScaling) validate(rotaryDim int) error {
 
 // invFreqs are the rotary_dim/2 inverse frequencies of the rotary
 // embedding with base theta, rescaled by r: channel pair i turns by
-// position·invFreqs[i] (llama3: see nn.RoPELlama3Scale).
+// position·invFreqs[i] (see nn.RoPEScaling).
 func (r ropeScaling) invFreqs(rotaryDim int, theta float64) []float64 {
 	return nn.RoPEScaling{Type: r.typ, Factor: r.factor, LowFreqFactor: r.lowFreqFactor,
 		HighFreqFactor: r.highFreqFactor, OriginalMaxPositions: r.originalMaxPositions}.InvFreqs(rotaryDim, theta)

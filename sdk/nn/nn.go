@@ -120,14 +120,14 @@ func RoPEInvFreqs(rotaryDim int, theta float64) []float64 {
 	return inv
 }
 
-// RoPELlama3Scale rescales inverse frequencies inv in place as Llama 3.1's
+// llama3Scale rescales inverse frequencies inv in place as Llama 3.1's
 // rope scaling does, against the original context length L =
 // originalMaxPositions: a frequency f whose wavelength λ = 2π/f is below
 // L/highFreqFactor is kept, one whose wavelength is above L/lowFreqFactor
 // becomes f/factor, and in between f·((1−s)/factor + s) with s = (L/λ −
 // lowFreqFactor)/(highFreqFactor − lowFreqFactor), 0 at the long end and 1
 // at the short one, so the result is continuous across the bands.
-func RoPELlama3Scale(inv []float64, factor, lowFreqFactor, highFreqFactor float64, originalMaxPositions int) {
+func llama3Scale(inv []float64, factor, lowFreqFactor, highFreqFactor float64, originalMaxPositions int) {
 	l := float64(originalMaxPositions)
 	shortest, longest := l/highFreqFactor, l/lowFreqFactor
 	for i, f := range inv {
@@ -145,12 +145,16 @@ func RoPELlama3Scale(inv []float64, factor, lowFreqFactor, highFreqFactor float6
 // Rope scaling types, named as transformers' rope_type names them.
 const (
 	RoPELinear = "linear" // every frequency divided by the factor
-	RoPELlama3 = "llama3" // RoPELlama3Scale
+	RoPELlama3 = "llama3" // Llama 3.1's three wavelength bands
 )
 
 // RoPEScaling rescales the rotary embedding's frequencies for a longer
 // context: Type "" (or "default") keeps them, RoPELinear divides every one
-// by Factor, RoPELlama3 applies RoPELlama3Scale with the other fields.
+// by Factor, RoPELlama3 applies Llama 3.1's
+// scaling with the other fields: frequencies whose wavelength is below
+// OriginalMaxPositions/HighFreqFactor are kept, those above
+// OriginalMaxPositions/LowFreqFactor divided by Factor, and those between
+// blended continuously.
 type RoPEScaling struct {
 	Type                          string
 	Factor                        float64
@@ -168,7 +172,7 @@ func (s RoPEScaling) InvFreqs(rotaryDim int, theta float64) []float64 {
 			inv[i] /= s.Factor
 		}
 	case RoPELlama3:
-		RoPELlama3Scale(inv, s.Factor, s.LowFreqFactor, s.HighFreqFactor, s.OriginalMaxPositions)
+		llama3Scale(inv, s.Factor, s.LowFreqFactor, s.HighFreqFactor, s.OriginalMaxPositions)
 	}
 	return inv
 }
